@@ -1,0 +1,198 @@
+/* datapath.c: see datapath.h. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/datapath.h"
+#include "daemon/log.h"
+
+/* Packets read per wake-up before other fds get a turn. */
+#define DP_BATCH	64
+#define PCAP_FLUSH_MS	1000
+
+struct datapath {
+	loop_t		*loop;
+	eptable_t	*eps;
+	tun_t		*tun;
+	tun_pcap_t	*pcap;
+	netstack_t	*stack;
+	loop_timer_t	 pcap_timer;
+	dp_open_back_cb	 open_back;
+	void		*arg;
+	uint32_t	 gateway;
+	uint8_t		 buf[65536];
+};
+
+static int
+dp_output(void *arg, const void *pkt, size_t len)
+{
+	datapath_t *dp = arg;
+
+	return tun_write(dp->tun, pkt, len);
+}
+
+static void *
+dp_lookup(void *arg, uint32_t addr, uint16_t port)
+{
+	datapath_t *dp = arg;
+
+	return eptable_lookup(dp->eps, addr, port);
+}
+
+static int
+dp_has_addr(void *arg, uint32_t addr)
+{
+	datapath_t *dp = arg;
+
+	return eptable_has_addr(dp->eps, addr);
+}
+
+static int
+dp_accept(void *arg, stream_t *s)
+{
+	datapath_t *dp = arg;
+	struct endpoint *ep;
+
+	/* The endpoint may have gone between the SYN and the handshake. */
+	if ((ep = eptable_lookup(dp->eps, s->dst_addr, s->dst_port)) == NULL)
+		return -ECONNREFUSED;
+	endpoint_ref(ep);
+	s->endpoint = ep;
+	s->endpoint_release = endpoint_release;
+	return dp->open_back(dp->arg, s, ep);
+}
+
+static void
+dp_readable(loop_t *loop, int fd, int events, void *arg)
+{
+	datapath_t *dp = arg;
+	ssize_t n;
+	int i;
+
+	(void)loop;
+	(void)fd;
+	(void)events;
+	for (i = 0; i < DP_BATCH; i++) {
+		n = tun_read(dp->tun, dp->buf, sizeof(dp->buf));
+		if (n == -EAGAIN)
+			return;
+		if (n < 0) {
+			log_warnx("datapath: read %s: %s", tun_name(dp->tun),
+			    strerror((int)-n));
+			return;
+		}
+		stack_input(dp->stack, dp->buf, (size_t)n);
+	}
+}
+
+static int64_t
+dp_hook(loop_t *loop, void *arg)
+{
+	datapath_t *dp = arg;
+
+	(void)loop;
+	return stack_timers(dp->stack);
+}
+
+static void
+dp_pcap_flush(loop_t *loop, void *arg)
+{
+	datapath_t *dp = arg;
+
+	tun_pcap_flush(dp->pcap);
+	if (tun_pcap_active(dp->pcap))
+		loop_timer_start(loop, &dp->pcap_timer, PCAP_FLUSH_MS);
+}
+
+datapath_t *
+dp_new(loop_t *loop, const struct config *cfg, eptable_t *eps,
+    dp_open_back_cb open_back, void *arg)
+{
+	struct tun_params tp = { 0 };
+	struct stack_params sp = { 0 };
+	struct stack_cbs cbs = { 0 };
+	datapath_t *dp;
+	int saved;
+
+	if ((dp = calloc(1, sizeof(*dp))) == NULL)
+		return NULL;
+	dp->loop = loop;
+	dp->eps = eps;
+	dp->open_back = open_back;
+	dp->arg = arg;
+	dp->gateway = cfg->subnet_addr + 1;
+	tp.name = cfg->interface_name;
+	tp.subnet = cfg->subnet_addr;
+	tp.prefix = cfg->subnet_prefix;
+	tp.gateway = dp->gateway;
+	tp.mtu = cfg->mtu;
+	if ((dp->tun = tun_open(&tp)) == NULL)
+		goto fail;
+	if (cfg->pcap_file != NULL) {
+		if ((dp->pcap = tun_pcap_open(cfg->pcap_file, cfg->pcap_max_bytes)) == NULL)
+			goto fail;
+		tun_set_pcap(dp->tun, dp->pcap);
+		loop_timer_init(&dp->pcap_timer, dp_pcap_flush, dp);
+		loop_timer_start(loop, &dp->pcap_timer, PCAP_FLUSH_MS);
+		log_info("pcap: writing every packet on %s to %s", tun_name(dp->tun),
+		    cfg->pcap_file);
+	}
+	sp.gateway = dp->gateway;
+	sp.mtu = cfg->mtu;
+	sp.max_streams = cfg->max_streams;
+	cbs.output = dp_output;
+	cbs.lookup = dp_lookup;
+	cbs.has_addr = dp_has_addr;
+	cbs.accept = dp_accept;
+	cbs.arg = dp;
+	if ((dp->stack = stack_new(&sp, &cbs)) == NULL) {
+		log_warn("datapath: lwIP stack");
+		goto fail;
+	}
+	if ((errno = -loop_add_fd(loop, tun_fd(dp->tun), LOOP_READ, dp_readable, dp)) != 0)
+		goto fail;
+	loop_set_hook(loop, dp_hook, dp);
+	return dp;
+fail:
+	saved = errno;
+	dp_free(dp);
+	errno = saved;
+	return NULL;
+}
+
+void
+dp_free(datapath_t *dp)
+{
+	if (dp == NULL)
+		return;
+	loop_set_hook(dp->loop, NULL, NULL);
+	if (dp->tun != NULL)
+		loop_del_fd(dp->loop, tun_fd(dp->tun));
+	stack_free(dp->stack);
+	if (dp->pcap != NULL) {
+		loop_timer_stop(dp->loop, &dp->pcap_timer);
+		tun_set_pcap(dp->tun, NULL);
+		tun_pcap_close(dp->pcap);
+	}
+	tun_close(dp->tun);
+	free(dp);
+}
+
+const char *
+dp_device_name(const datapath_t *dp)
+{
+	return tun_name(dp->tun);
+}
+
+uint32_t
+dp_gateway(const datapath_t *dp)
+{
+	return dp->gateway;
+}
+
+void
+dp_get_stats(const datapath_t *dp, struct stack_stats *st, struct tun_stats *ts)
+{
+	stack_get_stats(dp->stack, st);
+	tun_get_stats(dp->tun, ts);
+}

@@ -1,0 +1,31 @@
+/*
+ * datapath.h: the TUN front wired together: device -> (pcap) -> lwIP stack
+ * -> endpoint lookup -> tunnel.  Used by the daemon and by the data-path
+ * test harness (tests/fake/dp_harness.c).
+ */
+#ifndef NGROKD_DATAPATH_H
+#define NGROKD_DATAPATH_H
+
+#include "daemon/config.h"
+#include "daemon/loop.h"
+#include "daemon/stream.h"
+#include "discovery/discovery.h"
+#include "stack/stack.h"
+#include "tun/tun.h"
+
+typedef struct datapath datapath_t;
+
+/* Opens a back for an accepted stream (s->endpoint is set, referenced).
+ * 0, or -errno to reset the app's connection. */
+typedef int (*dp_open_back_cb)(void *arg, stream_t *s, struct endpoint *ep);
+
+/* Opens the device and the stack.  NULL + errno, reason logged. */
+datapath_t *dp_new(loop_t *loop, const struct config *cfg, eptable_t *eps,
+	    dp_open_back_cb open_back, void *arg);
+void	 dp_free(datapath_t *dp);
+const char *dp_device_name(const datapath_t *dp);
+uint32_t dp_gateway(const datapath_t *dp);
+void	 dp_get_stats(const datapath_t *dp, struct stack_stats *st,
+	    struct tun_stats *ts);
+
+#endif

@@ -1,0 +1,335 @@
+/*
+ * front.c: the lwIP front of a stream (see daemon/stream.h).
+ *
+ * App -> back: lwIP hands us pbufs; we offer their bytes to the back and
+ * acknowledge (tcp_recved) only what it took, so the app's window closes
+ * when the back is slow.  The rest waits in f->pending until the back
+ * calls resume.
+ * Back -> app: the back offers bytes; we take what fits in the pcb's send
+ * buffer (tcp_sndbuf) and tell the back to resume when lwIP reports sent
+ * (acked) data.
+ * Close: the app's FIN is passed on once pending is drained; the back's
+ * shutdown becomes our FIN (tcp_shutdown TX).  When both directions are
+ * done the pcb is closed and the front detaches.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include <lwip/tcp.h>
+
+#include "daemon/log.h"
+#include "daemon/stream.h"
+#include "stack/stack_priv.h"
+
+struct front {
+	struct front	*next, *prev;
+	netstack_t	*st;
+	struct tcp_pcb	*pcb;
+	stream_t	*s;
+	struct pbuf	*pending;	/* received, not yet taken by the back */
+	unsigned	 app_fin:1;	/* the app sent FIN */
+	unsigned	 fin_passed:1;	/* ...and the back was told */
+	unsigned	 back_shut:1;	/* the back will send nothing more */
+	unsigned	 back_blocked:1; /* we refused bytes; resume the back later */
+};
+
+static void front_push(struct front *f);
+static void front_finish(struct front *f);
+
+static void
+list_remove(struct front *f)
+{
+	if (f->prev != NULL)
+		f->prev->next = f->next;
+	else
+		f->st->fronts = f->next;
+	if (f->next != NULL)
+		f->next->prev = f->prev;
+	f->next = f->prev = NULL;
+}
+
+static void
+clear_cbs(struct tcp_pcb *pcb)
+{
+	tcp_arg(pcb, NULL);
+	tcp_recv(pcb, NULL);
+	tcp_sent(pcb, NULL);
+	tcp_err(pcb, NULL);
+	tcp_poll(pcb, NULL, 0);
+}
+
+/* tcp_abort frees the pcb; a callback running for it must then return
+ * ERR_ABRT.  st->gone remembers the pcb freed during the callback. */
+static void
+pcb_abort(struct front *f)
+{
+	if (f->pcb == NULL)
+		return;
+	clear_cbs(f->pcb);
+	f->st->gone = f->pcb;
+	tcp_abort(f->pcb);
+	f->pcb = NULL;
+}
+
+static err_t
+cb_result(netstack_t *st, struct tcp_pcb *pcb)
+{
+	if (st->gone == pcb) {
+		st->gone = NULL;
+		return ERR_ABRT;
+	}
+	return ERR_OK;
+}
+
+/* Forgets the stream and frees f; the pcb must already be gone. */
+static void
+front_release(struct front *f)
+{
+	stream_t *s = f->s;
+
+	list_remove(f);
+	if (f->pending != NULL)
+		pbuf_free(f->pending);
+	f->st->stats.streams_active--;
+	free(f);
+	if (s != NULL)
+		stream_detach(s, STREAM_FRONT);
+}
+
+/* RST the app and tell the back. */
+static void
+front_fail(struct front *f, int err)
+{
+	pcb_abort(f);
+	if (f->s != NULL)
+		stream_abort(f->s, STREAM_FRONT, err);
+	front_release(f);
+}
+
+/* Both directions are done: a graceful close. */
+static void
+front_finish(struct front *f)
+{
+	if (f->pcb != NULL) {
+		clear_cbs(f->pcb);
+		/* Everything received was acknowledged (tcp_recved), so lwIP
+		 * closes with a FIN and keeps the pcb until the close is done. */
+		if (tcp_close(f->pcb) != ERR_OK)
+			pcb_abort(f);
+		f->pcb = NULL;
+	}
+	front_release(f);
+}
+
+/* --- back -> app --------------------------------------------------------- */
+
+static ssize_t
+front_send(void *self, const void *buf, size_t len)
+{
+	struct front *f = self;
+	const uint8_t *p = buf;
+	size_t done = 0;
+	err_t e;
+
+	if (f->pcb == NULL || f->back_shut)
+		return -EPIPE;
+	while (done < len) {
+		size_t room = tcp_sndbuf(f->pcb), n = len - done;
+
+		if (room == 0 || tcp_sndqueuelen(f->pcb) >= TCP_SND_QUEUELEN - 8)
+			break;
+		if (n > room)
+			n = room;
+		if (n > 0xffff)
+			n = 0xffff;	/* tcp_write takes a u16 length */
+		e = tcp_write(f->pcb, p + done, (u16_t)n, TCP_WRITE_FLAG_COPY |
+		    (done + n < len ? TCP_WRITE_FLAG_MORE : 0));
+		if (e == ERR_MEM)
+			break;
+		if (e != ERR_OK)
+			return -EIO;
+		done += n;
+	}
+	if (done < len)
+		f->back_blocked = 1;
+	if (done > 0)
+		tcp_output(f->pcb);
+	return (ssize_t)done;
+}
+
+static void
+front_shutdown(void *self)
+{
+	struct front *f = self;
+
+	if (f->back_shut || f->pcb == NULL)
+		return;
+	f->back_shut = 1;
+	tcp_shutdown(f->pcb, 0, 1);	/* FIN after what is queued */
+	tcp_output(f->pcb);
+	if (f->fin_passed)
+		front_finish(f);
+}
+
+static void
+front_abort(void *self, int err)
+{
+	struct front *f = self;
+
+	(void)err;
+	pcb_abort(f);		/* RST to the app */
+	front_release(f);
+}
+
+/* --- app -> back --------------------------------------------------------- */
+
+static void
+front_resume(void *self)
+{
+	front_push(self);
+}
+
+static void
+front_push(struct front *f)
+{
+	struct pbuf *p;
+	ssize_t n;
+
+	while ((p = f->pending) != NULL) {
+		if (p->len == 0) {
+			f->pending = p->next;
+			p->next = NULL;
+			p->tot_len = 0;
+			pbuf_free(p);
+			continue;
+		}
+		n = stream_send(f->s, STREAM_FRONT, p->payload, p->len);
+		if (n < 0) {
+			front_fail(f, (int)-n);
+			return;
+		}
+		if (n == 0)
+			return;		/* the back resumes us */
+		if (f->pcb != NULL)
+			tcp_recved(f->pcb, (u16_t)n);
+		f->pending = pbuf_free_header(p, (u16_t)n);
+	}
+	if (f->app_fin && !f->fin_passed) {
+		/* If the back shuts down from inside this call, front_shutdown
+		 * finishes f (fin_passed is set): touch f only if it was shut
+		 * before. */
+		int was_shut = f->back_shut;
+
+		f->fin_passed = 1;
+		stream_shutdown(f->s, STREAM_FRONT);
+		if (was_shut)
+			front_finish(f);
+	}
+}
+
+static err_t
+on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+	struct front *f = arg;
+	netstack_t *st = f->st;
+
+	st->gone = NULL;
+	if (p == NULL) {
+		f->app_fin = 1;
+	} else if (err != ERR_OK) {
+		pbuf_free(p);
+		return ERR_OK;
+	} else if (f->pending == NULL) {
+		f->pending = p;
+	} else
+		pbuf_cat(f->pending, p);
+	front_push(f);
+	return cb_result(st, pcb);
+}
+
+static err_t
+on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	struct front *f = arg;
+	netstack_t *st = f->st;
+
+	(void)len;
+	st->gone = NULL;
+	if (f->back_blocked) {
+		f->back_blocked = 0;
+		stream_resume(f->s, STREAM_FRONT);
+	}
+	return cb_result(st, pcb);
+}
+
+/* lwIP has already freed the pcb (RST from the app, or retransmissions
+ * exhausted). */
+static void
+on_err(void *arg, err_t err)
+{
+	struct front *f = arg;
+
+	if (f == NULL)
+		return;
+	f->pcb = NULL;
+	log_debug("stream %llu: app connection %s",
+	    (unsigned long long)f->s->id, err == ERR_RST ? "reset" : "failed");
+	front_fail(f, err == ERR_RST ? ECONNRESET : ETIMEDOUT);
+}
+
+static const struct stream_ops front_ops = {
+	.send = front_send,
+	.resume = front_resume,
+	.shutdown = front_shutdown,
+	.abort = front_abort,
+};
+
+err_t
+stack_front_accept(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	netstack_t *st = arg;
+	struct front *f;
+	stream_t *s;
+
+	if (err != ERR_OK || pcb == NULL)
+		return ERR_VAL;
+	if ((f = calloc(1, sizeof(*f))) == NULL ||
+	    (s = stream_new(&front_ops, f)) == NULL) {
+		free(f);
+		tcp_abort(pcb);
+		return ERR_ABRT;
+	}
+	f->st = st;
+	f->pcb = pcb;
+	f->s = s;
+	f->next = st->fronts;
+	if (st->fronts != NULL)
+		st->fronts->prev = f;
+	st->fronts = f;
+	st->stats.streams_active++;
+	st->stats.streams_total++;
+	s->id = ++st->next_stream_id;
+	s->dst_addr = lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(&pcb->local_ip)));
+	s->dst_port = pcb->local_port;
+	s->src_addr = lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(&pcb->remote_ip)));
+	s->src_port = pcb->remote_port;
+	tcp_arg(pcb, f);
+	tcp_recv(pcb, on_recv);
+	tcp_sent(pcb, on_sent);
+	tcp_err(pcb, on_err);
+	tcp_nagle_disable(pcb);
+	st->gone = NULL;
+	if (st->cbs.accept(st->cbs.arg, s) != 0) {
+		pcb_abort(f);
+		front_release(f);
+		return ERR_ABRT;
+	}
+	return cb_result(st, pcb);
+}
+
+void
+stack_front_abort_all(netstack_t *st)
+{
+	while (st->fronts != NULL)
+		front_fail(st->fronts, ECONNABORTED);
+}

@@ -1,0 +1,194 @@
+/*
+ * dp_harness: the data path without discovery or control: a TUN device,
+ * the lwIP stack and the real tunnel, with endpoints given on the command
+ * line.  System tests run it inside a private network namespace.
+ *
+ *   dp_harness --ingress HOST:PORT --cert F --key F --ca F [--insecure]
+ *              [--subnet CIDR] [--mtu N] [--name DEV] [--pcap F]
+ *              [--max-streams N] [--header-timeout MS] [--idle-timeout MS]
+ *              --endpoint HOST:PORT=ADDR ...
+ *
+ * Prints "ready DEV" once the device is up; SIGUSR1 prints the counters
+ * ("stats active=.. total=.. rst_unalloc=.. rst_limit=.. streams=..
+ * sessions=.."); SIGTERM exits 0 after tearing everything down.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon/config.h"
+#include "daemon/datapath.h"
+#include "daemon/log.h"
+#include "daemon/loop.h"
+#include "discovery/discovery.h"
+#include "tunnel/tunnel.h"
+
+static volatile sig_atomic_t stop, dump;
+static loop_t *the_loop;
+
+static void
+on_sig(int sig)
+{
+	if (sig == SIGUSR1)
+		dump = 1;
+	else
+		stop = 1;
+	loop_wakeup(the_loop);
+}
+
+struct harness {
+	tunnel_t	*tunnel;
+};
+
+static int
+open_back(void *arg, stream_t *s, struct endpoint *ep)
+{
+	struct harness *h = arg;
+
+	return tunnel_open(h->tunnel, s, ep->hostname, ep->port, ep->id, &ep->stats);
+}
+
+static int
+add_endpoint(eptable_t *eps, char *spec)
+{
+	char *eq = strchr(spec, '='), *colon, id[300];
+	struct in_addr a;
+	long port;
+
+	if (eq == NULL || (colon = strrchr(spec, ':')) == NULL || colon > eq)
+		return -1;
+	*eq = *colon = '\0';
+	port = strtol(colon + 1, NULL, 10);
+	if (port < 1 || port > 65535 || inet_pton(AF_INET, eq + 1, &a) != 1)
+		return -1;
+	snprintf(id, sizeof(id), "ep_%s_%ld", spec, port);
+	return eptable_add(eps, id, spec, "http", "", ntohl(a.s_addr),
+	    (uint16_t)port) == NULL ? -1 : 0;
+}
+
+static void
+print_stats(datapath_t *dp, tunnel_t *t)
+{
+	struct stack_stats st;
+	struct tun_stats ts;
+	struct tunnel_stats tt;
+
+	dp_get_stats(dp, &st, &ts);
+	tunnel_get_stats(t, &tt);
+	printf("stats active=%llu total=%llu rst_unalloc=%llu rst_limit=%llu "
+	    "sessions=%llu full=%llu resumed=%llu errors=%llu\n",
+	    (unsigned long long)st.streams_active,
+	    (unsigned long long)st.streams_total,
+	    (unsigned long long)st.rst_unallocated,
+	    (unsigned long long)st.rst_limit,
+	    (unsigned long long)tt.sessions_active,
+	    (unsigned long long)tt.handshakes_full,
+	    (unsigned long long)tt.handshakes_resumed,
+	    (unsigned long long)tt.errors);
+	fflush(stdout);
+}
+
+int
+main(int argc, char *argv[])
+{
+	static const struct option opts[] = {
+		{ "ingress", required_argument, NULL, 'i' },
+		{ "cert", required_argument, NULL, 'c' },
+		{ "key", required_argument, NULL, 'k' },
+		{ "ca", required_argument, NULL, 'a' },
+		{ "insecure", no_argument, NULL, 'I' },
+		{ "subnet", required_argument, NULL, 's' },
+		{ "mtu", required_argument, NULL, 'm' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "pcap", required_argument, NULL, 'p' },
+		{ "max-streams", required_argument, NULL, 'x' },
+		{ "header-timeout", required_argument, NULL, 'h' },
+		{ "idle-timeout", required_argument, NULL, 'd' },
+		{ "no-resumption", no_argument, NULL, 'R' },
+		{ "endpoint", required_argument, NULL, 'e' },
+		{ "debug", no_argument, NULL, 'D' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct tunnel_params tp = { 0 };
+	struct harness h = { 0 };
+	struct config cfg;
+	struct sigaction sa;
+	eptable_t *eps;
+	datapath_t *dp;
+	int ch;
+
+	log_init("dp_harness", 1, LOG_LVL_INFO);
+	if (config_defaults(&cfg) != 0 || (eps = eptable_new()) == NULL)
+		return 1;
+	tp.stream_buffer = cfg.stream_buffer;
+	tp.connect_timeout_ms = cfg.connect_timeout_ms;
+	tp.handshake_timeout_ms = cfg.handshake_timeout_ms;
+	tp.header_timeout_ms = cfg.header_timeout_ms;
+	tp.idle_timeout_ms = cfg.idle_timeout_ms;
+	tp.session_resumption = 1;
+	while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'i': tp.ingress = optarg; break;
+		case 'c': tp.client_cert = optarg; break;
+		case 'k': tp.client_key = optarg; break;
+		case 'a': tp.ca_file = optarg; break;
+		case 'I': tp.insecure_skip_verify = 1; break;
+		case 'R': tp.session_resumption = 0; break;
+		case 'D': log_set_level(LOG_LVL_DEBUG); break;
+		case 's':
+			if (config_parse_cidr(optarg, &cfg.subnet_addr,
+			    &cfg.subnet_prefix) != 0)
+				fatalx("bad --subnet %s", optarg);
+			break;
+		case 'm': cfg.mtu = (uint32_t)atoi(optarg); break;
+		case 'n':
+			free(cfg.interface_name);
+			cfg.interface_name = strdup(optarg);
+			break;
+		case 'p': cfg.pcap_file = strdup(optarg); break;
+		case 'x': cfg.max_streams = (uint32_t)atoi(optarg); break;
+		case 'h': tp.header_timeout_ms = (uint32_t)atoi(optarg); break;
+		case 'd': tp.idle_timeout_ms = (uint32_t)atoi(optarg); break;
+		case 'e':
+			if (add_endpoint(eps, optarg) != 0)
+				fatalx("bad --endpoint (want HOST:PORT=ADDR)");
+			break;
+		default:
+			return 2;
+		}
+	}
+	if (tp.ingress == NULL || tp.client_cert == NULL || tp.client_key == NULL)
+		fatalx("--ingress, --cert and --key are required");
+	if ((the_loop = loop_new()) == NULL)
+		fatal("loop_new");
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_sig;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGUSR1, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	if ((h.tunnel = tunnel_new(the_loop, &tp)) == NULL)
+		fatalx("tunnel_new failed");
+	if ((dp = dp_new(the_loop, &cfg, eps, open_back, &h)) == NULL)
+		fatalx("dp_new: %s", strerror(errno));
+	printf("ready %s\n", dp_device_name(dp));
+	fflush(stdout);
+	while (!stop) {
+		if (loop_once(the_loop, -1) < 0)
+			break;
+		if (dump) {
+			dump = 0;
+			print_stats(dp, h.tunnel);
+		}
+	}
+	dp_free(dp);
+	tunnel_free(h.tunnel);
+	eptable_free(eps);
+	loop_free(the_loop);
+	config_free(&cfg);
+	return 0;
+}

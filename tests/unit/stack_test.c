@@ -1,0 +1,415 @@
+/*
+ * stack_test: the lwIP stack without a device.  Packets are crafted here,
+ * fed through stack_input, and what the stack sends is captured and parsed.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <errno.h>
+#include <cmocka.h>
+
+#include "daemon/stream.h"
+#include "stack/stack.h"
+
+#define EP_ADDR	0x0a6b0003u	/* 10.107.0.3 */
+#define GW_ADDR	0x0a6b0001u
+#define APP	0x0a6b0001u	/* the app's packets come from the gateway */
+
+struct pkt { uint8_t b[2048]; size_t len; };
+
+struct fixture {
+	netstack_t	*st;
+	struct pkt	 out[64];
+	size_t		 n_out;
+	int		 accepted;
+	stream_t	*s;
+	uint8_t		 got[4096];
+	size_t		 got_len;
+	int		 got_fin, got_abort;
+	size_t		 room;		/* what the back can still take */
+};
+
+struct back {
+	struct fixture	*f;
+	stream_t	*s;
+};
+
+static int
+cap_output(void *arg, const void *p, size_t len)
+{
+	struct fixture *f = arg;
+
+	if (f->n_out < 64 && len <= sizeof(f->out[0].b)) {
+		memcpy(f->out[f->n_out].b, p, len);
+		f->out[f->n_out++].len = len;
+	}
+	return 0;
+}
+
+static void *
+lookup(void *arg, uint32_t addr, uint16_t port)
+{
+	(void)arg;
+	return addr == EP_ADDR && port == 80 ? (void *)1 : NULL;
+}
+
+static int
+has_addr(void *arg, uint32_t addr)
+{
+	(void)arg;
+	return addr == EP_ADDR;
+}
+
+static ssize_t
+back_send(void *self, const void *buf, size_t len)
+{
+	struct fixture *f = ((struct back *)self)->f;
+
+	if (len > f->room)
+		len = f->room;
+	f->room -= len;
+	if (len > sizeof(f->got) - f->got_len)
+		len = sizeof(f->got) - f->got_len;
+	memcpy(f->got + f->got_len, buf, len);
+	f->got_len += len;
+	return (ssize_t)len;
+}
+
+static void back_resume(void *self) { (void)self; }
+static void back_shutdown(void *self) { ((struct back *)self)->f->got_fin = 1; }
+
+static void
+back_abort(void *self, int err)
+{
+	struct back *b = self;
+
+	(void)err;
+	b->f->got_abort = 1;
+	if (b->f->s == b->s)
+		b->f->s = NULL;
+	stream_detach(b->s, STREAM_BACK);
+	free(b);
+}
+
+static const struct stream_ops back_ops = {
+	back_send, back_resume, back_shutdown, back_abort
+};
+
+static int
+accept_cb(void *arg, stream_t *s)
+{
+	struct fixture *f = arg;
+
+	struct back *b = calloc(1, sizeof(*b));
+
+	assert_non_null(b);
+	b->f = f;
+	b->s = s;
+	f->accepted++;
+	f->s = s;
+	stream_attach_back(s, &back_ops, b);
+	return 0;
+}
+
+static int
+setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct stack_params p = { GW_ADDR, 1500, 8 };
+	struct stack_cbs cbs = { cap_output, lookup, has_addr, accept_cb, NULL };
+
+	cbs.arg = f;
+	f->room = (size_t)-1;
+	f->st = stack_new(&p, &cbs);
+	assert_non_null(f->st);
+	*state = f;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	stack_free(f->st);
+	free(f);
+	return 0;
+}
+
+static void
+wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+static void
+wr32(uint8_t *p, uint32_t v) { wr16(p, (uint16_t)(v >> 16)); wr16(p + 2, (uint16_t)v); }
+static uint16_t
+rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+static uint32_t
+rd32(const uint8_t *p) { return (uint32_t)rd16(p) << 16 | rd16(p + 2); }
+
+static size_t
+ip_hdr(uint8_t *b, uint8_t proto, uint32_t src, uint32_t dst, size_t payload)
+{
+	memset(b, 0, 20);
+	b[0] = 0x45;
+	wr16(b + 2, (uint16_t)(20 + payload));
+	b[8] = 64;
+	b[9] = proto;
+	wr32(b + 12, src);
+	wr32(b + 16, dst);
+	return 20;
+}
+
+static size_t
+tcp_pkt(uint8_t *b, uint32_t dst, uint16_t sport, uint16_t dport, uint32_t seq,
+    uint32_t ack, uint8_t flags, const char *data)
+{
+	size_t dl = data ? strlen(data) : 0;
+	uint8_t *t = b + ip_hdr(b, 6, APP, dst, 20 + dl);
+
+	memset(t, 0, 20);
+	wr16(t, sport);
+	wr16(t + 2, dport);
+	wr32(t + 4, seq);
+	wr32(t + 8, ack);
+	t[12] = 5 << 4;
+	t[13] = flags;
+	wr16(t + 14, 65535);
+	if (dl > 0)
+		memcpy(t + 20, data, dl);
+	return 40 + dl;
+}
+
+#define SYN 0x02
+#define RST 0x04
+#define ACK 0x10
+#define FIN 0x01
+#define PSH 0x08
+
+static void
+test_syn_unallocated_gets_rst(void **state)
+{
+	struct fixture *f = *state;
+	struct stack_stats s;
+	uint8_t b[100];
+	const uint8_t *o, *t;
+
+	stack_input(f->st, b, tcp_pkt(b, 0x0a6b0009, 40000, 80, 1000, 0, SYN, NULL));
+	assert_int_equal(f->n_out, 1);
+	o = f->out[0].b;
+	t = o + 20;
+	assert_int_equal(o[9], 6);
+	assert_int_equal(rd32(o + 12), 0x0a6b0009);	/* from the address tried */
+	assert_int_equal(rd32(o + 16), APP);
+	assert_int_equal(rd16(t), 80);
+	assert_int_equal(rd16(t + 2), 40000);
+	assert_true(t[13] & RST);
+	assert_int_equal(rd32(t + 8), 1001);		/* acks the SYN */
+	stack_get_stats(f->st, &s);
+	assert_int_equal(s.rst_unallocated, 1);
+	assert_int_equal(f->accepted, 0);
+
+	/* Allocated address, wrong port. */
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 40001, 81, 5, 0, SYN, NULL));
+	assert_int_equal(f->n_out, 2);
+	assert_true(f->out[1].b[20 + 13] & RST);
+}
+
+/* Handshake to EP_ADDR:80; returns our ISN's successor. */
+static uint32_t
+connect_app(struct fixture *f, uint16_t sport, uint32_t isn)
+{
+	uint8_t b[100];
+	const uint8_t *t;
+	size_t n0 = f->n_out;
+	uint32_t srv;
+
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, sport, 80, isn, 0, SYN, NULL));
+	assert_int_equal(f->n_out, n0 + 1);
+	t = f->out[n0].b + 20;
+	assert_int_equal(t[13] & (SYN | ACK), SYN | ACK);
+	assert_int_equal(rd32(f->out[n0].b + 12), EP_ADDR);
+	assert_int_equal(rd32(t + 8), isn + 1);
+	srv = rd32(t + 4) + 1;
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, sport, 80, isn + 1, srv, ACK, NULL));
+	return srv;
+}
+
+static void
+test_accept_and_data_both_ways(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[200];
+	uint32_t srv;
+	const uint8_t *o;
+	size_t i;
+	int found = 0;
+
+	srv = connect_app(f, 40100, 7000);
+	assert_int_equal(f->accepted, 1);
+	assert_non_null(f->s);
+	assert_int_equal(f->s->dst_addr, EP_ADDR);
+	assert_int_equal(f->s->dst_port, 80);
+	assert_int_equal(f->s->src_port, 40100);
+
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 40100, 80, 7001, srv, ACK | PSH,
+	    "GET / HTTP/1.0\r\n\r\n"));
+	assert_int_equal(f->got_len, 18);
+	assert_memory_equal(f->got, "GET / HTTP/1.0\r\n\r\n", 18);
+
+	/* The back answers; the app sees a segment with those bytes. */
+	f->n_out = 0;
+	assert_int_equal(stream_send(f->s, STREAM_BACK, "HTTP/1.0 200 OK\r\n", 17), 17);
+	for (i = 0; i < f->n_out; i++) {
+		o = f->out[i].b;
+		if (f->out[i].len == 40 + 17 &&
+		    memcmp(o + 40, "HTTP/1.0 200 OK\r\n", 17) == 0 &&
+		    rd32(o + 12) == EP_ADDR)
+			found = 1;
+	}
+	assert_true(found);
+
+	/* FIN from the app reaches the back as a shutdown. */
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 40100, 80, 7019, srv + 17,
+	    ACK | FIN, NULL));
+	assert_int_equal(f->got_fin, 1);
+	/* The back shuts down too: the stream is finished and freed. */
+	stream_shutdown(f->s, STREAM_BACK);
+	free(f->s->half[STREAM_BACK].self);
+	stream_detach(f->s, STREAM_BACK);
+	f->s = NULL;
+	{
+		struct stack_stats s;
+
+		stack_get_stats(f->st, &s);
+		assert_int_equal(s.streams_active, 0);
+		assert_int_equal(s.streams_total, 1);
+	}
+}
+
+static void
+test_backpressure_acks_only_taken_bytes(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[200];
+	uint32_t srv;
+
+	f->room = 4;
+	srv = connect_app(f, 40200, 100);
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 40200, 80, 101, srv, ACK | PSH,
+	    "0123456789"));
+	/* The back took 4 bytes; the rest waits in the front. */
+	assert_int_equal(f->got_len, 4);
+	f->room = (size_t)-1;
+	stream_resume(f->s, STREAM_BACK);
+	assert_int_equal(f->got_len, 10);
+	assert_memory_equal(f->got, "0123456789", 10);
+}
+
+static void
+test_rst_from_app_aborts_back(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[100];
+	uint32_t srv;
+	struct stack_stats s;
+
+	srv = connect_app(f, 40300, 900);
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 40300, 80, 901, srv, RST, NULL));
+	assert_int_equal(f->got_abort, 1);
+	stack_get_stats(f->st, &s);
+	assert_int_equal(s.streams_active, 0);
+}
+
+static void
+test_max_streams(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[100];
+	struct stack_stats s;
+	int i;
+
+	for (i = 0; i < 8; i++)
+		connect_app(f, (uint16_t)(41000 + i), 100u * (uint32_t)i);
+	assert_int_equal(f->accepted, 8);
+	f->n_out = 0;
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 42000, 80, 1, 0, SYN, NULL));
+	assert_int_equal(f->n_out, 1);
+	assert_true(f->out[0].b[33] & RST);
+	stack_get_stats(f->st, &s);
+	assert_int_equal(s.rst_limit, 1);
+	assert_int_equal(s.streams_active, 8);
+}
+
+static void
+test_icmp_echo(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[100];
+	struct stack_stats s;
+
+	ip_hdr(b, 1, APP, EP_ADDR, 16);
+	memset(b + 20, 0, 16);
+	b[20] = 8;	/* echo request */
+	wr16(b + 24, 0x1234);
+	stack_input(f->st, b, 36);
+	assert_int_equal(f->n_out, 1);
+	assert_int_equal(f->out[0].b[20], 0);	/* echo reply */
+	assert_int_equal(rd32(f->out[0].b + 12), EP_ADDR);
+	assert_int_equal(rd16(f->out[0].b + 24), 0x1234);
+
+	ip_hdr(b, 1, APP, 0x0a6b0042, 16);
+	stack_input(f->st, b, 36);
+	assert_int_equal(f->n_out, 1);
+	stack_get_stats(f->st, &s);
+	assert_int_equal(s.dropped_unallocated, 1);
+}
+
+static void
+test_malformed_packets_dropped(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[100];
+	struct stack_stats s;
+	size_t n;
+
+	memset(b, 0, sizeof(b));
+	stack_input(f->st, b, 0);
+	stack_input(f->st, b, 19);
+	b[0] = 0x65;				/* IPv6 nibble */
+	stack_input(f->st, b, 40);
+	n = tcp_pkt(b, EP_ADDR, 1, 80, 0, 0, SYN, NULL);
+	b[0] = 0x44;				/* IHL 16 bytes */
+	stack_input(f->st, b, n);
+	n = tcp_pkt(b, EP_ADDR, 1, 80, 0, 0, SYN, NULL);
+	wr16(b + 2, 200);			/* longer than the packet */
+	stack_input(f->st, b, n);
+	n = tcp_pkt(b, EP_ADDR, 1, 80, 0, 0, SYN, NULL);
+	b[32] = 0xf0;				/* TCP data offset 60 > packet */
+	stack_input(f->st, b, n);
+	n = tcp_pkt(b, EP_ADDR, 1, 80, 0, 0, SYN, NULL);
+	wr16(b + 6, 0x2000);			/* a fragment */
+	stack_input(f->st, b, n);
+	stack_get_stats(f->st, &s);
+	assert_int_equal(s.dropped_malformed, 6);
+	assert_int_equal(s.dropped_fragment, 1);
+	assert_int_equal(f->n_out, 0);
+	assert_int_equal(f->accepted, 0);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_syn_unallocated_gets_rst, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_accept_and_data_both_ways, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backpressure_acks_only_taken_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rst_from_app_aborts_back, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_max_streams, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_icmp_echo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_packets_dropped, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
