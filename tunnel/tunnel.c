@@ -26,13 +26,14 @@
 
 #include <wolfssl/options.h>
 #include <wolfssl/ssl.h>
+#include <wolfssl/error-ssl.h>
 
 #include "daemon/log.h"
 #include "tunnel/proto.h"
 #include "tunnel/resolve.h"
 #include "tunnel/tunnel.h"
 
-#define HDR_MAX		65536	/* ConnResponse frame cap */
+#define HDR_MAX		16384	/* ConnResponse payload cap (real ones are < 1 KiB) */
 #define REQ_MAX		512	/* ConnRequest: host <= 253 bytes */
 #define READ_CHUNK	(64 * 1024)
 
@@ -82,7 +83,6 @@ struct tunnel {
 	struct tunnel_stats stats;
 };
 
-static void sess_update(struct session *ss);
 static void sess_fail(struct session *ss, int err, uint64_t *counter,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void sess_connect(struct session *ss);
