@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdio.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "daemon/config.h"
@@ -14,8 +16,11 @@
 #include "daemon/datapath.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "control/control.h"
 #include "discovery/discovery.h"
 #include "tunnel/tunnel.h"
+
+#define TICK_MS		1000
 
 struct daemon {
 	loop_t			*loop;
@@ -24,6 +29,13 @@ struct daemon {
 	eptable_t		*eps;
 	tunnel_t		*tunnel;
 	datapath_t		*dp;
+	disc_t			*disc;
+	ctl_t			*ctl;
+	loop_timer_t		 ticker;
+	const char		*mode;		/* "tun", "loopback", "none" */
+	char			 mode_reason[256];
+	char			 ingress[300];	/* what the tunnel uses */
+	long long		 cert_stamp;	/* cert_not_after last loaded */
 	uint64_t		 started_ms;
 };
 
@@ -64,8 +76,12 @@ open_back(void *arg, stream_t *s, struct endpoint *ep)
 {
 	struct daemon *d = arg;
 
-	if (d->tunnel == NULL)
+	if (d->tunnel == NULL) {
+		ep->stats.errors_connect++;
+		log_warnx("stream to %s:%u refused: no client certificate yet",
+		    ep->hostname, ep->port);
 		return -ENOTCONN;
+	}
 	return tunnel_open(d->tunnel, s, ep->hostname, ep->port, ep->id, &ep->stats);
 }
 
@@ -99,18 +115,14 @@ reload(struct daemon *d)
 	log_info("SIGHUP: configuration reloaded from %s", d->opts->config_path);
 }
 
+/* The tunnel follows discovery: it starts once a certificate exists,
+ * reloads it after a renewal and follows the operator's ingress. */
 static void
-tick(loop_t *loop, void *arg)
+sync_tunnel(struct daemon *d)
 {
-	(void)loop;
-	(void)arg;
-}
-
-static int
-start_tunnel(struct daemon *d)
-{
+	struct disc_status st;
+	const char *ingress = d->cfg.ingress_endpoint;
 	struct tunnel_params tp = {
-		.ingress = d->cfg.ingress_endpoint,
 		.client_cert = d->cfg.client_cert,
 		.client_key = d->cfg.client_key,
 		.ca_file = d->cfg.ca_file,
@@ -123,19 +135,283 @@ start_tunnel(struct daemon *d)
 		.idle_timeout_ms = d->cfg.idle_timeout_ms,
 	};
 
-	if (access(d->cfg.client_cert, R_OK) != 0 || access(d->cfg.client_key, R_OK) != 0) {
-		log_info("tunnel: no client certificate yet (%s); streams are "
-		    "refused until one is provisioned", d->cfg.client_cert);
+	if (d->disc != NULL) {
+		disc_get_status(d->disc, &st);
+		if (st.ingress_endpoint[0] != '\0')
+			ingress = st.ingress_endpoint;
+		tp.client_cert = disc_cert_path(d->disc);
+		tp.client_key = disc_key_path(d->disc);
+	} else
+		memset(&st, 0, sizeof(st));
+	if (access(tp.client_cert, R_OK) != 0 || access(tp.client_key, R_OK) != 0)
+		return;		/* not provisioned yet */
+	if (d->tunnel == NULL) {
+		tp.ingress = ingress;
+		if ((d->tunnel = tunnel_new(d->loop, &tp)) == NULL)
+			return;	/* logged; retried at the next tick */
+		snprintf(d->ingress, sizeof(d->ingress), "%s", ingress);
+		d->cert_stamp = st.cert_not_after;
+		return;
+	}
+	if (strcmp(d->ingress, ingress) != 0 &&
+	    tunnel_set_ingress(d->tunnel, ingress) == 0) {
+		log_info("tunnel: ingress is now %s", ingress);
+		snprintf(d->ingress, sizeof(d->ingress), "%s", ingress);
+	}
+	if (st.cert_not_after != d->cert_stamp &&
+	    tunnel_reload_cert(d->tunnel, tp.client_cert, tp.client_key) == 0)
+		d->cert_stamp = st.cert_not_after;
+}
+
+static void
+tick(loop_t *loop, void *arg)
+{
+	struct daemon *d = arg;
+
+	sync_tunnel(d);
+	loop_timer_start(loop, &d->ticker, TICK_MS);
+}
+
+static void
+on_disc_changed(void *arg)
+{
+	sync_tunnel(arg);
+}
+
+/* --- control handlers ---------------------------------------------------- */
+
+static char *
+addr_str(uint32_t a, char *buf, size_t len)
+{
+	snprintf(buf, len, "%u.%u.%u.%u", a >> 24, (a >> 16) & 0xff,
+	    (a >> 8) & 0xff, a & 0xff);
+	return buf;
+}
+
+static int
+h_status(void *arg, cJSON *data, char *err, size_t errlen)
+{
+	struct daemon *d = arg;
+	struct disc_status st;
+
+	(void)err;
+	(void)errlen;
+	memset(&st, 0, sizeof(st));
+	if (d->disc != NULL)
+		disc_get_status(d->disc, &st);
+	cJSON_AddBoolToObject(data, "registered", st.registered);
+	cJSON_AddStringToObject(data, "operator_id", st.operator_id);
+	cJSON_AddStringToObject(data, "ingress_endpoint",
+	    d->ingress[0] ? d->ingress : d->cfg.ingress_endpoint);
+	cJSON_AddBoolToObject(data, "api_key_set", st.key_set);
+	cJSON_AddBoolToObject(data, "api_healthy", st.api_ok);
+	cJSON_AddStringToObject(data, "api_last_error", st.last_error);
+	cJSON_AddNumberToObject(data, "last_poll_ok", (double)st.last_poll_ok);
+	cJSON_AddNumberToObject(data, "cert_not_after", (double)st.cert_not_after);
+	cJSON_AddBoolToObject(data, "hosts_ok", st.hosts_ok);
+	cJSON_AddStringToObject(data, "hosts_error", st.hosts_error);
+	cJSON_AddStringToObject(data, "mode", d->mode);
+	cJSON_AddStringToObject(data, "mode_reason", d->mode_reason);
+	cJSON_AddStringToObject(data, "device", d->dp != NULL ? dp_device_name(d->dp) : "");
+	cJSON_AddNumberToObject(data, "endpoints", (double)eptable_count(d->eps));
+	cJSON_AddNumberToObject(data, "uptime_s",
+	    (double)((loop_clock_ms() - d->started_ms) / 1000));
+	cJSON_AddStringToObject(data, "version", NGROKD_VERSION);
+	return 0;
+}
+
+static void
+add_endpoint_json(struct endpoint *e, void *arg)
+{
+	cJSON *arr = arg, *o = cJSON_CreateObject();
+	char a[16];
+	const struct endpoint_stats *s = &e->stats;
+
+	if (o == NULL)
+		return;
+	cJSON_AddStringToObject(o, "id", e->id);
+	cJSON_AddStringToObject(o, "hostname", e->hostname);
+	cJSON_AddStringToObject(o, "address", addr_str(e->addr, a, sizeof(a)));
+	cJSON_AddNumberToObject(o, "port", e->port);
+	cJSON_AddStringToObject(o, "proto", e->proto);
+	cJSON_AddStringToObject(o, "url", e->url);
+	cJSON_AddNumberToObject(o, "streams_active", (double)s->streams_active);
+	cJSON_AddNumberToObject(o, "streams_total", (double)s->streams_total);
+	cJSON_AddNumberToObject(o, "bytes_in", (double)s->bytes_up);
+	cJSON_AddNumberToObject(o, "bytes_out", (double)s->bytes_down);
+	cJSON_AddNumberToObject(o, "errors", (double)(s->errors_connect +
+	    s->errors_tls + s->errors_refused + s->errors_timeout +
+	    s->errors_reset + s->errors_limit));
+	cJSON_AddItemToArray(arr, o);
+}
+
+static int
+h_list(void *arg, cJSON *data, char *err, size_t errlen)
+{
+	struct daemon *d = arg;
+	cJSON *arr;
+
+	if ((arr = cJSON_AddArrayToObject(data, "endpoints")) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	eptable_foreach(d->eps, add_endpoint_json, arr);
+	return 0;
+}
+
+static int
+h_health(void *arg, cJSON *data, char *err, size_t errlen)
+{
+	struct daemon *d = arg;
+	struct disc_status st;
+	const char *why = NULL;
+
+	(void)err;
+	(void)errlen;
+	memset(&st, 0, sizeof(st));
+	if (d->disc != NULL)
+		disc_get_status(d->disc, &st);
+	if (!st.registered)
+		why = "not registered (no certificate yet)";
+	else if (st.last_poll_ok == 0)
+		why = "no successful endpoint poll yet";
+	else if (d->dp == NULL)
+		why = "no data path";
+	else if (d->tunnel == NULL)
+		why = "tunnel not started";
+	cJSON_AddBoolToObject(data, "live", 1);
+	cJSON_AddBoolToObject(data, "ready", why == NULL);
+	if (why != NULL)
+		cJSON_AddStringToObject(data, "reason", why);
+	return 0;
+}
+
+static int
+h_set_api_key(void *arg, const char *key, char *err, size_t errlen)
+{
+	struct daemon *d = arg;
+	int r;
+
+	if (d->disc == NULL) {
+		snprintf(err, errlen, "discovery is not running");
+		return -ENOTCONN;
+	}
+	if ((r = disc_set_api_key(d->disc, key)) != 0)
+		snprintf(err, errlen, "cannot store the API key: %s", strerror(-r));
+	return r;
+}
+
+static int
+h_refresh(void *arg, char *err, size_t errlen)
+{
+	struct daemon *d = arg;
+	int r;
+
+	if (d->disc == NULL) {
+		snprintf(err, errlen, "discovery is not running");
+		return -ENOTCONN;
+	}
+	if ((r = disc_refresh(d->disc)) != 0)
+		snprintf(err, errlen, "%s", strerror(-r));
+	return r;
+}
+
+static int
+h_deregister(void *arg, char *err, size_t errlen)
+{
+	struct daemon *d = arg;
+	int r;
+
+	if (d->disc == NULL) {
+		snprintf(err, errlen, "discovery is not running");
+		return -ENOTCONN;
+	}
+	if ((r = disc_deregister(d->disc)) != 0)
+		snprintf(err, errlen, "%s", strerror(-r));
+	return r;
+}
+
+static int
+start_control(struct daemon *d)
+{
+	struct ctl_handlers h = {
+		.status = h_status, .list = h_list, .health = h_health,
+		.set_api_key = h_set_api_key, .refresh_cert = h_refresh,
+		.deregister = h_deregister, .arg = d,
+	};
+	struct ctl_params p = {
+		.socket_path = d->cfg.socket_path,
+		.group = d->cfg.socket_group,
+		.admin_group = d->cfg.admin_group,
+		.listen_fd = ctl_activation_fd(),
+	};
+
+	if ((d->ctl = ctl_new(d->loop, &p, &h)) == NULL)
+		return -errno;
+	return 0;
+}
+
+static int
+start_datapath(struct daemon *d)
+{
+	if (d->cfg.mode == NET_MODE_LOOPBACK) {
+		d->mode = "none";
+		snprintf(d->mode_reason, sizeof(d->mode_reason),
+		    "net.mode is loopback, which this build does not serve yet");
+		log_warnx("data path: %s", d->mode_reason);
 		return 0;
 	}
-	if ((d->tunnel = tunnel_new(d->loop, &tp)) == NULL)
+	d->dp = dp_new(d->loop, &d->cfg, d->eps, open_back, d);
+	if (d->dp != NULL) {
+		d->mode = "tun";
+		log_info("data path: %s, subnet %u.%u.%u.%u/%u, mtu %u",
+		    dp_device_name(d->dp), d->cfg.subnet_addr >> 24,
+		    (d->cfg.subnet_addr >> 16) & 0xff, (d->cfg.subnet_addr >> 8) & 0xff,
+		    d->cfg.subnet_addr & 0xff, d->cfg.subnet_prefix, d->cfg.mtu);
+		return 0;
+	}
+	snprintf(d->mode_reason, sizeof(d->mode_reason),
+	    "cannot open the TUN device: %s", strerror(errno));
+	if (d->cfg.mode == NET_MODE_TUN) {
+		log_error("data path: %s (net.mode is tun)", d->mode_reason);
+		return -ENODEV;
+	}
+	d->mode = "none";
+	log_warnx("data path: %s; the loopback fallback is not built yet, so "
+	    "endpoints are not reachable", d->mode_reason);
+	return 0;
+}
+
+static int
+make_dirs(const struct config *cfg)
+{
+	char path[4096], *slash;
+
+	if (mkdir(cfg->state_dir, 0700) == -1 && errno != EEXIST) {
+		log_warn("state_dir %s", cfg->state_dir);
 		return -errno;
+	}
+	snprintf(path, sizeof(path), "%s", cfg->socket_path);
+	if ((slash = strrchr(path, '/')) != NULL && slash != path) {
+		*slash = '\0';
+		if (mkdir(path, 0755) == -1 && errno != EEXIST) {
+			log_warn("socket directory %s", path);
+			return -errno;
+		}
+	}
 	return 0;
 }
 
 static void
 shutdown_all(struct daemon *d)
 {
+	if (d->loop != NULL)
+		loop_timer_stop(d->loop, &d->ticker);
+	ctl_free(d->ctl);
+	if (d->disc != NULL) {
+		disc_hosts_cleanup(d->disc);
+		disc_free(d->disc);
+	}
 	dp_free(d->dp);
 	tunnel_free(d->tunnel);
 	eptable_free(d->eps);
@@ -147,10 +423,10 @@ int
 daemon_run(struct config *cfg, const struct daemon_opts *opts)
 {
 	struct daemon d;
-	loop_timer_t ticker;
 	int r = 0;
 
 	memset(&d, 0, sizeof(d));
+	d.mode = "none";
 	d.cfg = *cfg;
 	memset(cfg, 0, sizeof(*cfg));	/* the daemon owns it now */
 	d.cfg.pcap_file = opts->pcap_file != NULL ? strdup(opts->pcap_file) : NULL;
@@ -167,21 +443,28 @@ daemon_run(struct config *cfg, const struct daemon_opts *opts)
 		goto out;
 	}
 	sig_loop = d.loop;
-	if ((r = setup_signals()) != 0)
+	if ((r = setup_signals()) != 0 || (r = make_dirs(&d.cfg)) != 0)
 		goto out;
-	if ((r = start_tunnel(&d)) != 0)
+	if ((r = start_datapath(&d)) != 0)
 		goto out;
-	if (d.cfg.mode != NET_MODE_LOOPBACK) {
-		d.dp = dp_new(d.loop, &d.cfg, d.eps, open_back, &d);
-		if (d.dp == NULL) {
+	{
+		struct disc_hooks hooks = { on_disc_changed, &d };
+
+		if ((d.disc = disc_new(d.loop, &d.cfg, d.eps, &hooks)) == NULL) {
 			r = -errno;
-			log_warnx("daemon: cannot open the TUN device (%s)", strerror(errno));
+			log_warnx("daemon: discovery: %s", strerror(errno));
 			goto out;
 		}
-		log_info("data path: %s, gateway %s/%u, mtu %u",
-		    dp_device_name(d.dp), "subnet", d.cfg.subnet_prefix, d.cfg.mtu);
 	}
-	loop_timer_init(&ticker, tick, &d);
+	if ((r = start_control(&d)) != 0)
+		goto out;
+	if ((r = disc_start(d.disc)) != 0) {
+		log_warnx("daemon: discovery: %s", strerror(-r));
+		goto out;
+	}
+	sync_tunnel(&d);
+	loop_timer_init(&d.ticker, tick, &d);
+	loop_timer_start(d.loop, &d.ticker, TICK_MS);
 	d.started_ms = loop_clock_ms();
 	log_info("ready");
 	while (!sig_stop) {
