@@ -162,7 +162,7 @@ test: test-build
 	$(Q)OUT=$(OUT) sh tests/run.sh $(TESTS)
 
 bench: all $(FAKE_BINS) $(BENCH_BINS)
-	$(Q)OUT=$(OUT) sh tests/bench/run.sh
+	$(Q)OUT=$(OUT) bash tests/bench/run.sh
 
 run: all
 	$(NGROKD) --config docs/config.example.yml --foreground

@@ -717,14 +717,48 @@ pump_up(struct session *ss)
 	return 0;
 }
 
-/* ingress -> app */
+/* ingress -> app.  Reads as many records as fit before offering them, so
+ * that lwIP builds full-sized segments instead of one per 16 KiB record. */
 static int
 pump_down(struct session *ss)
 {
 	ssize_t m;
-	int r, err;
+	int r, err, more = 1;
 
 	for (;;) {
+		while (more && !ss->ingress_eof) {
+			size_t end = ss->down.off + ss->down.len;
+
+			if (end == ss->down.cap) {
+				if (ss->down.off == 0)
+					break;
+				memmove(ss->down.data, ss->down.data + ss->down.off,
+				    ss->down.len);
+				ss->down.off = 0;
+				end = ss->down.len;
+			}
+			r = wolfSSL_read(ss->ssl, ss->down.data + end,
+			    (int)(ss->down.cap - end));
+			if (r > 0) {
+				ss->down.len += (size_t)r;
+				ss->last_io = loop_now(ss->t->loop);
+				continue;
+			}
+			err = wolfSSL_get_error(ss->ssl, r);
+			if (err == WOLFSSL_ERROR_WANT_READ ||
+			    err == WOLFSSL_ERROR_WANT_WRITE) {
+				more = 0;
+				break;
+			}
+			if (err == WOLFSSL_ERROR_ZERO_RETURN ||
+			    err == SOCKET_PEER_CLOSED_E) {
+				ss->ingress_eof = 1;
+				break;
+			}
+			sess_fail(ss, ECONNRESET, &ss->stats->errors_reset,
+			    "read from the ingress: %s", tls_error(err));
+			return -1;
+		}
 		if (ss->down.len > 0) {
 			m = stream_send(ss->s, STREAM_BACK,
 			    ss->down.data + ss->down.off, ss->down.len);
@@ -747,23 +781,8 @@ pump_down(struct session *ss)
 			}
 			return 0;
 		}
-		r = wolfSSL_read(ss->ssl, ss->down.data, (int)ss->down.cap);
-		if (r > 0) {
-			ss->down.off = 0;
-			ss->down.len = (size_t)r;
-			ss->last_io = loop_now(ss->t->loop);
-			continue;
-		}
-		err = wolfSSL_get_error(ss->ssl, r);
-		if (err == WOLFSSL_ERROR_WANT_READ || err == WOLFSSL_ERROR_WANT_WRITE)
+		if (!more)
 			return 0;
-		if (err == WOLFSSL_ERROR_ZERO_RETURN || err == SOCKET_PEER_CLOSED_E) {
-			ss->ingress_eof = 1;
-			continue;
-		}
-		sess_fail(ss, ECONNRESET, &ss->stats->errors_reset,
-		    "read from the ingress: %s", tls_error(err));
-		return -1;
 	}
 }
 

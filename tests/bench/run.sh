@@ -1,0 +1,127 @@
+#!/bin/bash
+# make bench: ngrokd's data path measured against baselines taken in the
+# same run, printed as ratios.  Everything runs inside network namespaces
+# this script creates (and removes), on this machine only.
+#
+#   kernel veth    plain kernel TCP between two namespaces (the ceiling of
+#                  the data path), single stream
+#   direct TLS     the same client speaking TLS straight to the fake ingress
+#                  (the ceiling of the tunnel)
+#   ngrokd         client -> TUN -> lwIP -> wolfSSL -> fake ingress -> backend
+#
+# BENCH_BYTES (default 1 GB) per transfer; BENCH_CONNS (default 2000) for
+# the connection-rate runs.
+set -u
+cd "$(dirname "$0")/../.."
+. tests/lib/tap.sh
+. tests/lib/certs.sh
+B=${OUT:-build/release}
+BYTES=${BENCH_BYTES:-1000000000}
+CONNS=${BENCH_CONNS:-2000}
+T=$(mktemp -d)
+at_exit "rm -rf $T"
+NS=ngrokdbench-$$-a
+NS2=ngrokdbench-$$-b
+netns_new $NS
+netns_new $NS2
+certs_make "$T/pki" ingress.test >/dev/null || exit 1
+
+field() { sed -n "s/.*$1=\([0-9.]*\).*/\1/p"; }
+ratio() { echo "scale=2; $1 / $2" | bc; }
+cpu() { awk '{print ($14+$15)/100}' /proc/$1/stat; }
+
+# --- kernel veth baseline -----------------------------------------------------
+ip link add vb0 netns $NS type veth peer name vb1 netns $NS2
+ip -n $NS addr add 192.168.77.1/24 dev vb0
+ip -n $NS2 addr add 192.168.77.2/24 dev vb1
+ip -n $NS link set vb0 up
+ip -n $NS2 link set vb1 up
+ip netns exec $NS2 $B/tests/fake/blast server 192.168.77.2:0 > $T/vs.out &
+_pids="$_pids $!"
+wait_for 5 grep -q listening $T/vs.out
+VP=$(awk '{print $2}' $T/vs.out)
+veth() { ip netns exec $NS $B/tests/fake/blast client 192.168.77.2:$VP $1 $BYTES | field gbps; }
+for mtu in 1500 16040; do
+	ip -n $NS link set vb0 mtu $mtu
+	ip -n $NS2 link set vb1 mtu $mtu
+	eval "veth_up_$mtu=$(veth up)"
+	eval "veth_down_$mtu=$(veth down)"
+done
+
+# --- fake cloud ---------------------------------------------------------------
+ip netns exec $NS $B/tests/fake/blast server 127.0.0.1:0 > $T/bs.out &
+_pids="$_pids $!"
+wait_for 5 grep -q listening $T/bs.out
+BP=$(awk '{print $2}' $T/bs.out)
+ip netns exec $NS $B/tests/fake/ingress --listen 127.0.0.1:0 --cert $T/pki/ingress.pem \
+	--key $T/pki/ingress.key --client-ca $T/pki/client-ca.pem \
+	--route my-api.test:80=127.0.0.1:$BP > $T/ing.out 2>$T/ing.err &
+_pids="$_pids $!"
+wait_for 5 grep -q listening $T/ing.out
+IP=$(awk '{print $2}' $T/ing.out)
+TLS="--tls $T/pki/client.pem $T/pki/client.key $T/pki/ca.pem ingress.test my-api.test 80"
+direct() { ip netns exec $NS $B/tests/fake/blast client 127.0.0.1:$IP $1 $BYTES $TLS | field gbps; }
+direct_up=$(direct up)
+direct_down=$(direct down)
+
+harness() {	# harness MTU [args]: starts dp_harness, sets HP
+	mtu=$1; shift
+	: > $T/h.out
+	ip netns exec $NS $B/tests/fake/dp_harness --ingress 127.0.0.1:$IP \
+		--cert $T/pki/client.pem --key $T/pki/client.key --ca $T/pki/ca.pem \
+		--insecure --mtu $mtu --endpoint my-api.test:80=10.107.0.3 "$@" \
+		> $T/h.out 2>>$T/h.err &
+	HP=$!
+	_pids="$_pids $HP"
+	wait_for 5 grep -q ready $T/h.out
+}
+stop_harness() { kill $HP; wait $HP 2>/dev/null; }
+through() {	# through up|down: prints "gbps cpu_s_per_gb"
+	c0=$(cpu $HP)
+	g=$(ip netns exec $NS $B/tests/fake/blast client 10.107.0.3:80 $1 $BYTES | field gbps)
+	c1=$(cpu $HP)
+	echo "$g $(echo "scale=3; ($c1 - $c0) / ($BYTES / 1000000000)" | bc)"
+}
+
+printf '\n== data path: single stream through ngrokd vs kernel veth ==\n'
+printf '%-8s %-5s %10s %10s %7s %12s\n' mtu dir ngrokd veth ratio cpu-s/GB
+for mtu in 1500 16040; do
+	harness $mtu
+	for dir in up down; do
+		set -- $(through $dir)
+		eval "v=\$veth_${dir}_$mtu"
+		printf '%-8s %-5s %9sG %9sG %6sx %12s\n' $mtu $dir "$1" "$v" "$(ratio "${1:-0}" "$v")" "$2"
+		eval "ng_${dir}_$mtu=$1"
+	done
+	stop_harness
+done
+
+printf '\n== tunnel: single stream through ngrokd vs TLS straight to the ingress (MTU 16040) ==\n'
+printf '%-5s %10s %10s %7s\n' dir ngrokd direct ratio
+printf '%-5s %9sG %9sG %6sx\n' up "$ng_up_16040" "$direct_up" "$(ratio "$ng_up_16040" "$direct_up")"
+printf '%-5s %9sG %9sG %6sx\n' down "$ng_down_16040" "$direct_down" "$(ratio "$ng_down_16040" "$direct_down")"
+
+printf '\n== new connections: %s connections, 1-byte reply, time to first byte ==\n' "$CONNS"
+printf '%-22s %5s %10s %9s %9s %14s\n' path conc conn/s p50_ms p99_ms ngrokd-cpu-ms/conn
+for mode in full resumed; do
+	if [ $mode = full ]; then harness 16040 --no-resumption; else harness 16040; fi
+	for conc in 1 32; do
+		c0=$(cpu $HP)
+		line=$(ip netns exec $NS $B/tests/fake/blast rate 10.107.0.3:80 $CONNS $conc)
+		c1=$(cpu $HP)
+		per=$(echo "scale=3; ($c1 - $c0) * 1000 / $CONNS" | bc)
+		printf '%-22s %5s %10s %9s %9s %14s\n' "ngrokd ($mode)" $conc \
+			"$(echo "$line" | field rate)" "$(echo "$line" | field p50_ms)" \
+			"$(echo "$line" | field p99_ms)" "$per"
+		eval "cpu_${mode}_$conc=$per"
+	done
+	stop_harness
+done
+for conc in 1 32; do
+	line=$(ip netns exec $NS $B/tests/fake/blast rate 127.0.0.1:$IP $CONNS $conc $TLS)
+	printf '%-22s %5s %10s %9s %9s %14s\n' "direct TLS (full)" $conc \
+		"$(echo "$line" | field rate)" "$(echo "$line" | field p50_ms)" \
+		"$(echo "$line" | field p99_ms)" -
+done
+printf '\nresumed handshakes cost %sx less ngrokd CPU than full ones (concurrency 1)\n' \
+	"$(ratio "$cpu_full_1" "$cpu_resumed_1")"
