@@ -22,7 +22,12 @@ WOLFDIR  := $(TP)/wolfssl
 WOLFLIB  := $(WOLFDIR)/lib/libwolfssl.a
 DEPS_OK  := $(TP)/.deps-ok
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+# libFuzzer builds: clang, every object instrumented for coverage.
+OUT      := $(BUILD)/fuzz
+CC       := clang
+SANFLAGS := -fsanitize=address,undefined,fuzzer-no-link -fno-omit-frame-pointer
+else ifeq ($(SANITIZE),1)
 OUT      := $(BUILD)/asan
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
@@ -71,13 +76,15 @@ UNIT_BINS := $(UNIT_SRCS:%.c=$(OUT)/%)
 FAKE_SRCS := $(wildcard tests/fake/*.c)
 FAKE_BINS := $(FAKE_SRCS:%.c=$(OUT)/%)
 FUZZ_SRCS := $(wildcard tests/fuzz/*_fuzz.c)
+FUZZ_BINS := $(FUZZ_SRCS:%.c=$(OUT)/%)
+FUZZ_SECONDS ?= 10
 BENCH_SRCS := $(wildcard tests/bench/*.c)
 BENCH_BINS := $(BENCH_SRCS:%.c=$(OUT)/%)
 
 NGROKD   := $(OUT)/ngrokd
 NGROKCTL := $(OUT)/ngrokctl
 
-.PHONY: all deps third_party run test test-unit test-system bench fuzz clean distclean check-config
+.PHONY: all deps third_party run test test-build bench fuzz fuzz-build clean distclean check-config
 .DEFAULT_GOAL := all
 
 all: $(NGROKD) $(NGROKCTL)
@@ -154,6 +161,19 @@ $(OUT)/tests/fake/%: tests/fake/%.c $(OUT)/libngrokd.a $(OUT)/liblwip.a $(WOLFLI
 $(OUT)/tests/bench/%: tests/bench/%.c $(OUT)/libngrokd.a $(OUT)/liblwip.a $(WOLFLIB)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) $(LDFLAGS) -o $@ $< $(OUT)/libngrokd.a $(OUT)/liblwip.a $(LIBS) $(TEST_LIBS)
+
+$(OUT)/tests/fuzz/%: tests/fuzz/%.c $(OUT)/libngrokd.a $(OUT)/liblwip.a $(WOLFLIB)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  FUZZ     $<")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -Wno-missing-prototypes -fsanitize=fuzzer $(LDFLAGS) -o $@ $< \
+	    $(OUT)/libngrokd.a $(OUT)/liblwip.a $(LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+# make fuzz [FUZZ_SECONDS=N] [FUZZ_TARGETS=name...]: each target for N seconds.
+fuzz:
+	$(Q)$(MAKE) --no-print-directory FUZZ=1 fuzz-build
+	$(Q)OUT=$(BUILD)/fuzz FUZZ_SECONDS=$(FUZZ_SECONDS) bash tests/fuzz/run.sh $(FUZZ_TARGETS)
 
 test-build: all $(UNIT_BINS) $(FAKE_BINS)
 

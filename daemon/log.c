@@ -125,6 +125,9 @@ emit(enum log_level level, const char *msg)
 		    level_names[level], msg);
 }
 
+static void vlog(enum log_level, int, const char *, va_list)
+    __attribute__((format(printf, 3, 0)));
+
 static void
 vlog(enum log_level level, int with_errno, const char *fmt, va_list ap)
 {
