@@ -56,7 +56,7 @@ struct tun_stats {
 void	 tun_get_stats(const tun_t *t, struct tun_stats *st);
 
 /*
- * pcap: a standard pcap file (LINKTYPE_RAW / IPv4), buffered and flushed on
+ * pcap: a standard pcap file (LINKTYPE_RAW (101): bare IPv4), buffered and flushed on
  * tun_pcap_flush (the daemon calls it from a timer) so it can be read while
  * ngrokd runs.  Writing never blocks the data path: it goes into a memory
  * buffer; a failed write stops capture with a log line.  max_bytes > 0
