@@ -382,21 +382,43 @@ start_datapath(struct daemon *d)
 	return 0;
 }
 
+/* mkdir -p with mode for the last component (parents get 0755). */
+static int
+mkdir_p(const char *dir, mode_t mode)
+{
+	char path[4096], *p;
+
+	if (snprintf(path, sizeof(path), "%s", dir) >= (int)sizeof(path))
+		return -ENAMETOOLONG;
+	for (p = path + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(path, 0755) == -1 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(path, mode) == -1 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
 static int
 make_dirs(const struct config *cfg)
 {
 	char path[4096], *slash;
+	int r;
 
-	if (mkdir(cfg->state_dir, 0700) == -1 && errno != EEXIST) {
-		log_warn("state_dir %s", cfg->state_dir);
-		return -errno;
+	if ((r = mkdir_p(cfg->state_dir, 0700)) != 0) {
+		log_warnx("server.state_dir %s: %s", cfg->state_dir, strerror(-r));
+		return r;
 	}
 	snprintf(path, sizeof(path), "%s", cfg->socket_path);
 	if ((slash = strrchr(path, '/')) != NULL && slash != path) {
 		*slash = '\0';
-		if (mkdir(path, 0755) == -1 && errno != EEXIST) {
-			log_warn("socket directory %s", path);
-			return -errno;
+		if ((r = mkdir_p(path, 0755)) != 0) {
+			log_warnx("server.socket_path: %s: %s", path, strerror(-r));
+			return r;
 		}
 	}
 	return 0;
