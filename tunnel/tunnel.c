@@ -750,10 +750,17 @@ pump_down(struct session *ss)
 				more = 0;
 				break;
 			}
-			if (err == WOLFSSL_ERROR_ZERO_RETURN ||
-			    err == SOCKET_PEER_CLOSED_E) {
-				ss->ingress_eof = 1;
+			if (err == WOLFSSL_ERROR_ZERO_RETURN) {
+				ss->ingress_eof = 1;	/* close_notify */
 				break;
+			}
+			/* A TCP close without close_notify truncates the stream:
+			 * the app must not mistake it for a clean end. */
+			if (err == SOCKET_PEER_CLOSED_E) {
+				sess_fail(ss, ECONNRESET, &ss->stats->errors_reset,
+				    "the ingress closed the connection without "
+				    "close_notify");
+				return -1;
 			}
 			sess_fail(ss, ECONNRESET, &ss->stats->errors_reset,
 			    "read from the ingress: %s", tls_error(err));
