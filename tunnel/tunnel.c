@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <wolfssl/options.h>
@@ -69,6 +70,7 @@ struct session {
 	unsigned	 front_full:1;	/* front refused bytes: wait for resume */
 	unsigned	 up_refused:1;	/* we refused the front: resume it later */
 	unsigned	 resumed:1;
+	uint64_t	 hs_cpu_ns;	/* thread CPU spent in wolfSSL_connect */
 };
 
 struct tunnel {
@@ -551,14 +553,26 @@ want(struct session *ss, int ret, int *err)
 	return 0;
 }
 
+static uint64_t
+thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static int
 do_handshake(struct session *ss)
 {
 	tunnel_t *t = ss->t;
+	uint64_t c0 = thread_cpu_ns();
 	int r, err;
 	ssize_t n;
 
-	if ((r = wolfSSL_connect(ss->ssl)) != WOLFSSL_SUCCESS) {
+	r = wolfSSL_connect(ss->ssl);
+	ss->hs_cpu_ns += thread_cpu_ns() - c0;
+	if (r != WOLFSSL_SUCCESS) {
 		if (want(ss, r, &err))
 			return 0;
 		sess_fail(ss, ECONNREFUSED, &ss->stats->errors_tls,
@@ -569,8 +583,11 @@ do_handshake(struct session *ss)
 	if (wolfSSL_session_reused(ss->ssl)) {
 		ss->resumed = 1;
 		t->stats.handshakes_resumed++;
-	} else
+		t->stats.handshake_cpu_ns_resumed += ss->hs_cpu_ns;
+	} else {
 		t->stats.handshakes_full++;
+		t->stats.handshake_cpu_ns_full += ss->hs_cpu_ns;
+	}
 	n = proto_conn_request_encode(ss->hdr, REQ_MAX, ss->host, ss->port);
 	if (n < 0) {
 		sess_fail(ss, EINVAL, &ss->stats->errors_refused,

@@ -56,6 +56,8 @@ int	 tunnel_set_ingress(tunnel_t *t, const char *ingress);
 struct tunnel_stats {
 	uint64_t	sessions_active, sessions_total;
 	uint64_t	handshakes_full, handshakes_resumed;
+	/* Thread CPU time spent inside the TLS handshake, by kind. */
+	uint64_t	handshake_cpu_ns_full, handshake_cpu_ns_resumed;
 	uint64_t	errors;
 };
 void	 tunnel_get_stats(const tunnel_t *t, struct tunnel_stats *st);

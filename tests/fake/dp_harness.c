@@ -80,7 +80,8 @@ print_stats(datapath_t *dp, tunnel_t *t)
 	dp_get_stats(dp, &st, &ts);
 	tunnel_get_stats(t, &tt);
 	printf("stats active=%llu total=%llu rst_unalloc=%llu rst_limit=%llu "
-	    "sessions=%llu full=%llu resumed=%llu errors=%llu\n",
+	    "sessions=%llu full=%llu resumed=%llu errors=%llu "
+	    "hs_cpu_us_full=%llu hs_cpu_us_resumed=%llu\n",
 	    (unsigned long long)st.streams_active,
 	    (unsigned long long)st.streams_total,
 	    (unsigned long long)st.rst_unallocated,
@@ -88,7 +89,11 @@ print_stats(datapath_t *dp, tunnel_t *t)
 	    (unsigned long long)tt.sessions_active,
 	    (unsigned long long)tt.handshakes_full,
 	    (unsigned long long)tt.handshakes_resumed,
-	    (unsigned long long)tt.errors);
+	    (unsigned long long)tt.errors,
+	    (unsigned long long)(tt.handshakes_full ?
+	    tt.handshake_cpu_ns_full / tt.handshakes_full / 1000 : 0),
+	    (unsigned long long)(tt.handshakes_resumed ?
+	    tt.handshake_cpu_ns_resumed / tt.handshakes_resumed / 1000 : 0));
 	fflush(stdout);
 }
 
