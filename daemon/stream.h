@@ -42,6 +42,10 @@ struct endpoint_stats {
 	uint64_t	errors_timeout;
 	uint64_t	errors_reset;
 	uint64_t	errors_limit;	/* refused: max streams */
+	/* Error-log rate limit (tunnel.c): lines in the current window. */
+	uint64_t	log_window_ms;
+	uint32_t	log_lines;
+	uint32_t	log_suppressed;
 };
 
 struct stream_ops {

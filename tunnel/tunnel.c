@@ -391,6 +391,35 @@ phase_name(enum phase ph)
 	return names[ph];
 }
 
+/* At most LOG_BURST error lines per endpoint every LOG_WINDOW_MS, so that a
+ * storm (a dead ingress, a scanning client) cannot flood the log; the
+ * suppressed count is logged when the next window opens. */
+#define LOG_WINDOW_MS	10000
+#define LOG_BURST	10
+
+static int
+log_allowed(struct session *ss)
+{
+	struct endpoint_stats *st = ss->stats;
+	uint64_t now = loop_now(ss->t->loop);
+
+	if (now - st->log_window_ms >= LOG_WINDOW_MS) {
+		if (st->log_suppressed > 0)
+			log_warnx("%s:%u (%s): %u more stream errors in the last "
+			    "%d s were not logged", ss->host, ss->port,
+			    ss->endpoint_id, st->log_suppressed, LOG_WINDOW_MS / 1000);
+		st->log_window_ms = now;
+		st->log_lines = 0;
+		st->log_suppressed = 0;
+	}
+	if (st->log_lines < LOG_BURST) {
+		st->log_lines++;
+		return 1;
+	}
+	st->log_suppressed++;
+	return 0;
+}
+
 static void
 sess_fail(struct session *ss, int err, uint64_t *counter, const char *fmt, ...)
 {
@@ -404,9 +433,10 @@ sess_fail(struct session *ss, int err, uint64_t *counter, const char *fmt, ...)
 		(*counter)++;
 		ss->t->stats.errors++;
 	}
-	log_warnx("stream %llu to %s:%u (%s): %s during %s",
-	    (unsigned long long)(ss->s != NULL ? ss->s->id : 0), ss->host,
-	    ss->port, ss->endpoint_id, msg, phase_name(ss->phase));
+	if (counter == NULL || log_allowed(ss))
+		log_warnx("stream %llu to %s:%u (%s): %s during %s",
+		    (unsigned long long)(ss->s != NULL ? ss->s->id : 0), ss->host,
+		    ss->port, ss->endpoint_id, msg, phase_name(ss->phase));
 	if (ss->s != NULL)
 		stream_abort(ss->s, STREAM_BACK, err);
 	sess_free(ss);
