@@ -133,6 +133,7 @@ sync_tunnel(struct daemon *d)
 		.handshake_timeout_ms = d->cfg.handshake_timeout_ms,
 		.header_timeout_ms = d->cfg.header_timeout_ms,
 		.idle_timeout_ms = d->cfg.idle_timeout_ms,
+		.pool_size = d->cfg.pool_size,
 	};
 
 	if (d->disc != NULL) {

@@ -38,7 +38,13 @@
 #define REQ_MAX		512	/* ConnRequest: host <= 253 bytes */
 #define READ_CHUNK	(64 * 1024)
 
-enum phase { PH_RESOLVE, PH_CONNECT, PH_HANDSHAKE, PH_HEADER, PH_PIPE, PH_DONE };
+/* PH_READY: a pooled session, handshake done, waiting for a stream. */
+enum phase { PH_RESOLVE, PH_CONNECT, PH_HANDSHAKE, PH_HEADER, PH_PIPE, PH_DONE,
+    PH_READY };
+
+#define POOL_MAX_AGE_MS		30000
+#define POOL_BACKOFF_MIN_MS	500
+#define POOL_BACKOFF_MAX_MS	30000
 
 struct buf {
 	uint8_t	*data;
@@ -70,6 +76,8 @@ struct session {
 	unsigned	 front_full:1;	/* front refused bytes: wait for resume */
 	unsigned	 up_refused:1;	/* we refused the front: resume it later */
 	unsigned	 resumed:1;
+	unsigned	 pooled:1;	/* created for the pool, not yet taken */
+	struct session	*pool_next;	/* in tunnel.pool while PH_READY */
 	uint64_t	 hs_cpu_ns;	/* thread CPU spent in wolfSSL_connect */
 };
 
@@ -83,11 +91,20 @@ struct tunnel {
 	resolver_t	*res;
 	struct session	*sessions;
 	struct tunnel_stats stats;
+	/* The pool of ready sessions (tls.pool_size; off when 0). */
+	struct session	*pool;		/* PH_READY sessions */
+	unsigned	 pool_ready, pool_warming;
+	uint32_t	 pool_backoff_ms;
+	loop_timer_t	 pool_timer;
 };
 
 static void sess_fail(struct session *ss, int err, uint64_t *counter,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void sess_connect(struct session *ss);
+static void pool_fill(tunnel_t *t);
+static void pool_backoff(tunnel_t *t);
+static void pool_drain(tunnel_t *t);
+static void on_pool_timer(loop_t *loop, void *arg);
 static void on_io(loop_t *loop, int fd, int events, void *arg);
 
 /* --- the TLS context ----------------------------------------------------- */
@@ -220,6 +237,7 @@ tunnel_new(loop_t *loop, const struct tunnel_params *p)
 		return NULL;
 	t->loop = loop;
 	t->p = *p;
+	loop_timer_init(&t->pool_timer, on_pool_timer, t);
 	t->p.client_cert = t->p.client_key = t->p.ca_file = t->p.ingress = NULL;
 	if (p->ca_file != NULL && (t->p.ca_file = strdup(p->ca_file)) == NULL)
 		goto fail;
@@ -233,8 +251,10 @@ tunnel_new(loop_t *loop, const struct tunnel_params *p)
 		goto fail;
 	if ((t->ctx = make_ctx(&t->p, p->client_cert, p->client_key)) == NULL)
 		goto fail;
-	log_info("tunnel: ingress %s:%u, client certificate %s", t->ingress_host,
-	    t->ingress_port, p->client_cert);
+	log_info("tunnel: ingress %s:%u, client certificate %s%s", t->ingress_host,
+	    t->ingress_port, p->client_cert, p->pool_size ? ", pool of ready "
+	    "connections on" : "");
+	pool_fill(t);
 	return t;
 fail:
 	saved = errno;
@@ -248,6 +268,8 @@ tunnel_free(tunnel_t *t)
 {
 	if (t == NULL)
 		return;
+	loop_timer_stop(t->loop, &t->pool_timer);
+	t->p.pool_size = 0;
 	while (t->sessions != NULL)
 		sess_fail(t->sessions, ECONNABORTED, NULL, "shutting down");
 	if (t->cached != NULL)
@@ -275,6 +297,8 @@ tunnel_reload_cert(tunnel_t *t, const char *cert, const char *key)
 		t->cached = NULL;
 	}
 	log_info("tunnel: client certificate reloaded from %s", cert);
+	pool_drain(t);
+	pool_fill(t);
 	return 0;
 }
 
@@ -301,6 +325,8 @@ tunnel_set_ingress(tunnel_t *t, const char *ingress)
 		wolfSSL_SESSION_free(t->cached);
 		t->cached = NULL;
 	}
+	pool_drain(t);
+	pool_fill(t);
 	return 0;
 }
 
@@ -362,6 +388,18 @@ sess_free(struct session *ss)
 	if (ss->next != NULL)
 		ss->next->prev = ss->prev;
 	loop_timer_stop(t->loop, &ss->timer);
+	if (ss->pooled) {
+		if (ss->phase == PH_READY) {
+			struct session **pp = &t->pool;
+
+			while (*pp != NULL && *pp != ss)
+				pp = &(*pp)->pool_next;
+			if (*pp != NULL)
+				*pp = ss->pool_next;
+			t->pool_ready--;
+		} else
+			t->pool_warming--;
+	}
 	if (ss->fd != -1) {
 		loop_del_fd(t->loop, ss->fd);
 		close(ss->fd);
@@ -386,7 +424,7 @@ phase_name(enum phase ph)
 {
 	static const char *const names[] = { "resolving the ingress",
 	    "connecting to the ingress", "TLS handshake", "binding header",
-	    "streaming", "closing" };
+	    "streaming", "closing", "waiting in the pool" };
 
 	return names[ph];
 }
@@ -433,6 +471,8 @@ sess_fail(struct session *ss, int err, uint64_t *counter, const char *fmt, ...)
 		(*counter)++;
 		ss->t->stats.errors++;
 	}
+	if (ss->pooled && counter != NULL)
+		pool_backoff(ss->t);
 	if (counter == NULL || log_allowed(ss))
 		log_warnx("stream %llu to %s:%u (%s): %s during %s",
 		    (unsigned long long)(ss->s != NULL ? ss->s->id : 0), ss->host,
@@ -477,6 +517,13 @@ on_timer(loop_t *loop, void *arg)
 	struct session *ss = arg;
 	uint64_t idle, now;
 
+	if (ss->phase == PH_READY) {	/* too old to trust: replace it */
+		tunnel_t *t = ss->t;
+
+		sess_free(ss);
+		pool_fill(t);
+		return;
+	}
 	if (ss->phase != PH_PIPE) {
 		sess_fail(ss, ETIMEDOUT, &ss->stats->errors_timeout,
 		    "timed out");
@@ -593,12 +640,28 @@ thread_cpu_ns(void)
 }
 
 static int
+start_header(struct session *ss)
+{
+	int n = proto_conn_request_encode(ss->hdr, REQ_MAX, ss->host, ss->port);
+
+	if (n < 0) {
+		sess_fail(ss, EINVAL, &ss->stats->errors_refused,
+		    "cannot encode ConnRequest: %s", strerror(-n));
+		return -1;
+	}
+	ss->hdr_len = (size_t)n;
+	ss->hdr_sent = 0;
+	ss->phase = PH_HEADER;
+	arm_phase_timer(ss, ss->t->p.header_timeout_ms);
+	return 0;
+}
+
+static int
 do_handshake(struct session *ss)
 {
 	tunnel_t *t = ss->t;
 	uint64_t c0 = thread_cpu_ns();
 	int r, err;
-	ssize_t n;
 
 	r = wolfSSL_connect(ss->ssl);
 	ss->hs_cpu_ns += thread_cpu_ns() - c0;
@@ -618,17 +681,19 @@ do_handshake(struct session *ss)
 		t->stats.handshakes_full++;
 		t->stats.handshake_cpu_ns_full += ss->hs_cpu_ns;
 	}
-	n = proto_conn_request_encode(ss->hdr, REQ_MAX, ss->host, ss->port);
-	if (n < 0) {
-		sess_fail(ss, EINVAL, &ss->stats->errors_refused,
-		    "cannot encode ConnRequest: %s", strerror((int)-n));
-		return -1;
+	if (ss->pooled) {
+		/* Wait in the pool; readability now means the ingress closed. */
+		ss->phase = PH_READY;
+		t->pool_warming--;
+		t->pool_ready++;
+		t->pool_backoff_ms = 0;
+		ss->pool_next = t->pool;
+		t->pool = ss;
+		set_interest(ss, LOOP_READ);
+		arm_phase_timer(ss, POOL_MAX_AGE_MS);
+		return 0;
 	}
-	ss->hdr_len = (size_t)n;
-	ss->hdr_sent = 0;
-	ss->phase = PH_HEADER;
-	arm_phase_timer(ss, t->p.header_timeout_ms);
-	return 0;
+	return start_header(ss);
 }
 
 static void
@@ -892,6 +957,16 @@ on_io(loop_t *loop, int fd, int events, void *arg)
 	case PH_PIPE:
 		do_pipe(ss);
 		return;
+	case PH_READY: {
+		/* The ingress closed an idle pooled connection (or spoke out
+		 * of turn): drop it and refill later. */
+		tunnel_t *t = ss->t;
+
+		log_debug("tunnel: a pooled connection was closed by the ingress");
+		sess_free(ss);
+		pool_backoff(t);
+		return;
+	}
 	default:
 		return;
 	}
@@ -960,16 +1035,17 @@ static const struct stream_ops back_ops = {
 	.abort = back_abort,
 };
 
-int
-tunnel_open(tunnel_t *t, stream_t *s, const char *host, uint16_t port,
-    const char *endpoint_id, struct endpoint_stats *stats)
+/* A session not yet attached to a stream; NULL on allocation failure. */
+static struct session *
+sess_alloc(tunnel_t *t, const char *host, uint16_t port, const char *endpoint_id,
+    struct endpoint_stats *stats)
 {
 	static struct endpoint_stats sink;
 	struct session *ss;
 	size_t cap = t->p.stream_buffer > HDR_MAX ? t->p.stream_buffer : HDR_MAX;
 
 	if ((ss = calloc(1, sizeof(*ss))) == NULL)
-		return -ENOMEM;
+		return NULL;
 	ss->t = t;
 	ss->fd = -1;
 	ss->port = port;
@@ -986,7 +1062,7 @@ tunnel_open(tunnel_t *t, stream_t *s, const char *host, uint16_t port,
 		free(ss->up.data);
 		free(ss->down.data);
 		free(ss);
-		return -ENOMEM;
+		return NULL;
 	}
 	ss->next = t->sessions;
 	if (t->sessions != NULL)
@@ -994,14 +1070,113 @@ tunnel_open(tunnel_t *t, stream_t *s, const char *host, uint16_t port,
 	t->sessions = ss;
 	t->stats.sessions_active++;
 	t->stats.sessions_total++;
+	ss->phase = PH_RESOLVE;
+	return ss;
+}
+
+static void
+sess_attach(struct session *ss, stream_t *s)
+{
 	ss->stats->streams_active++;
 	ss->stats->streams_total++;
 	ss->s = s;
 	stream_attach_back(s, &back_ops, ss);
+}
+
+/* --- the pool of ready sessions ------------------------------------------ */
+
+static void
+pool_fill(tunnel_t *t)
+{
+	struct session *ss;
+
+	while (t->p.pool_size > 0 &&
+	    t->pool_ready + t->pool_warming < t->p.pool_size &&
+	    !loop_timer_armed(&t->pool_timer)) {
+		if ((ss = sess_alloc(t, "(pool)", 0, "pool", NULL)) == NULL)
+			return;
+		ss->pooled = 1;
+		t->pool_warming++;
+		arm_phase_timer(ss, t->p.connect_timeout_ms);
+		sess_connect(ss);
+	}
+}
+
+static void
+pool_backoff(tunnel_t *t)
+{
+	t->pool_backoff_ms = t->pool_backoff_ms == 0 ? POOL_BACKOFF_MIN_MS :
+	    t->pool_backoff_ms * 2;
+	if (t->pool_backoff_ms > POOL_BACKOFF_MAX_MS)
+		t->pool_backoff_ms = POOL_BACKOFF_MAX_MS;
+	loop_timer_start(t->loop, &t->pool_timer, t->pool_backoff_ms);
+}
+
+static void
+on_pool_timer(loop_t *loop, void *arg)
+{
+	(void)loop;
+	pool_fill(arg);
+}
+
+static void
+pool_drain(tunnel_t *t)
+{
+	struct session *ss, *next;
+
+	for (ss = t->sessions; ss != NULL; ss = next) {
+		next = ss->next;
+		if (ss->pooled)
+			sess_free(ss);
+	}
+}
+
+/* Gives a ready session to s; 0, or -errno (then the caller connects). */
+static int
+pool_take(tunnel_t *t, stream_t *s, const char *host, uint16_t port,
+    const char *endpoint_id, struct endpoint_stats *stats)
+{
+	struct session *ss = t->pool;
+	char *h, *id;
+
+	if (ss == NULL)
+		return -ENOENT;
+	if ((h = strdup(host)) == NULL ||
+	    (id = strdup(endpoint_id != NULL ? endpoint_id : "-")) == NULL) {
+		free(h);
+		return -ENOMEM;
+	}
+	t->pool = ss->pool_next;
+	t->pool_ready--;
+	ss->pooled = 0;
+	free(ss->host);
+	free(ss->endpoint_id);
+	ss->host = h;
+	ss->endpoint_id = id;
+	ss->port = port;
+	ss->stats = stats;
+	sess_attach(ss, s);
+	if (start_header(ss) == 0)
+		set_interest(ss, LOOP_WRITE);	/* do_header from the loop */
+	pool_fill(t);
+	return 0;
+}
+
+int
+tunnel_open(tunnel_t *t, stream_t *s, const char *host, uint16_t port,
+    const char *endpoint_id, struct endpoint_stats *stats)
+{
+	struct session *ss;
+
+	if (stats != NULL && pool_take(t, s, host, port, endpoint_id, stats) == 0)
+		return 0;
+	if ((ss = sess_alloc(t, host, port, endpoint_id, stats)) == NULL)
+		return -ENOMEM;
+	sess_attach(ss, s);
 	arm_phase_timer(ss, t->p.connect_timeout_ms);
-	ss->phase = PH_RESOLVE;
 	/* A synchronous failure aborts the front from inside its accept
 	 * callback, which the lwIP front handles (it returns ERR_ABRT). */
 	sess_connect(ss);
+	pool_fill(t);
 	return 0;
 }

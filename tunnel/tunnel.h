@@ -30,6 +30,7 @@ struct tunnel_params {
 	uint32_t	 handshake_timeout_ms;
 	uint32_t	 header_timeout_ms;
 	uint32_t	 idle_timeout_ms;	/* 0: none */
+	uint32_t	 pool_size;		/* ready connections kept (0: none) */
 };
 
 /* Copies what it needs from p.  NULL + errno, reason logged. */

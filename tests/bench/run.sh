@@ -103,8 +103,12 @@ printf '%-5s %9sG %9sG %6sx\n' down "$ng_down_16040" "$direct_down" "$(ratio "$n
 
 printf '\n== new connections: %s connections, 1-byte reply, time to first byte ==\n' "$CONNS"
 printf '%-22s %5s %10s %9s %9s %14s\n' path conc conn/s p50_ms p99_ms ngrokd-cpu-ms/conn
-for mode in full resumed; do
-	if [ $mode = full ]; then harness 16040 --no-resumption; else harness 16040; fi
+for mode in full resumed pooled; do
+	case $mode in
+	full)	harness 16040 --no-resumption ;;
+	resumed) harness 16040 ;;
+	pooled)	harness 16040 --pool 8; sleep 1 ;;
+	esac
 	for conc in 1 32; do
 		c0=$(cpu $HP)
 		line=$(ip netns exec $NS $B/tests/fake/blast rate 10.107.0.3:80 $CONNS $conc)
@@ -117,7 +121,8 @@ for mode in full resumed; do
 	done
 	kill -USR1 $HP
 	wait_for 5 grep -q "^stats" $T/h.out
-	eval "hs_$mode=$(grep '^stats' $T/h.out | tail -1 | field hs_cpu_us_$mode)"
+	[ $mode != pooled ] &&
+		eval "hs_$mode=$(grep '^stats' $T/h.out | tail -1 | field hs_cpu_us_$mode)"
 	stop_harness
 done
 for conc in 1 32; do

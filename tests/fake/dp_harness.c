@@ -114,6 +114,7 @@ main(int argc, char *argv[])
 		{ "header-timeout", required_argument, NULL, 'h' },
 		{ "idle-timeout", required_argument, NULL, 'd' },
 		{ "no-resumption", no_argument, NULL, 'R' },
+		{ "pool", required_argument, NULL, 'P' },
 		{ "endpoint", required_argument, NULL, 'e' },
 		{ "debug", no_argument, NULL, 'D' },
 		{ NULL, 0, NULL, 0 }
@@ -143,6 +144,7 @@ main(int argc, char *argv[])
 		case 'a': tp.ca_file = optarg; break;
 		case 'I': tp.insecure_skip_verify = 1; break;
 		case 'R': tp.session_resumption = 0; break;
+		case 'P': tp.pool_size = (uint32_t)atoi(optarg); break;
 		case 'D': log_set_level(LOG_LVL_DEBUG); break;
 		case 's':
 			if (config_parse_cidr(optarg, &cfg.subnet_addr,
