@@ -198,3 +198,4 @@ distclean:
 	rm -rf $(BUILD)
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+include install.mk

@@ -14,6 +14,7 @@
 #include "daemon/config.h"
 #include "daemon/daemon.h"
 #include "daemon/datapath.h"
+#include "daemon/lofront.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "control/control.h"
@@ -29,6 +30,7 @@ struct daemon {
 	eptable_t		*eps;
 	tunnel_t		*tunnel;
 	datapath_t		*dp;
+	lofront_t		*lo;		/* loopback and/or network listeners */
 	disc_t			*disc;
 	ctl_t			*ctl;
 	loop_timer_t		 ticker;
@@ -176,7 +178,11 @@ tick(loop_t *loop, void *arg)
 static void
 on_disc_changed(void *arg)
 {
-	sync_tunnel(arg);
+	struct daemon *d = arg;
+
+	if (d->lo != NULL)
+		lofront_sync(d->lo);
+	sync_tunnel(d);
 }
 
 /* --- control handlers ---------------------------------------------------- */
@@ -214,6 +220,15 @@ h_status(void *arg, cJSON *data, char *err, size_t errlen)
 	cJSON_AddStringToObject(data, "mode", d->mode);
 	cJSON_AddStringToObject(data, "mode_reason", d->mode_reason);
 	cJSON_AddStringToObject(data, "device", d->dp != NULL ? dp_device_name(d->dp) : "");
+	cJSON_AddStringToObject(data, "listen_interface", d->cfg.listen_interface);
+	if (d->lo != NULL) {
+		struct lofront_stats ls;
+
+		lofront_get_stats(d->lo, &ls);
+		cJSON_AddNumberToObject(data, "listeners", (double)ls.listeners);
+		cJSON_AddNumberToObject(data, "listeners_failed",
+		    (double)ls.listeners_failed);
+	}
 	cJSON_AddNumberToObject(data, "endpoints", (double)eptable_count(d->eps));
 	cJSON_AddNumberToObject(data, "uptime_s",
 	    (double)((loop_clock_ms() - d->started_ms) / 1000));
@@ -221,15 +236,42 @@ h_status(void *arg, cJSON *data, char *err, size_t errlen)
 	return 0;
 }
 
+struct list_ctx {
+	struct daemon	*d;
+	cJSON		*arr;
+};
+
+/* "listen": "addr:port" and, when it cannot listen, "listen_error": why;
+ * the same as "network_listen" for net.listen_interface. */
+static void
+add_listener_json(cJSON *o, const lofront_t *lo, const struct endpoint *e,
+    enum lofront_kind kind, const char *key, const char *errkey)
+{
+	struct lofront_listener_status ls;
+	char a[16], buf[40];
+
+	if (lo == NULL || lofront_get_status(lo, e->addr, e->port, kind, &ls) != 0)
+		return;
+	snprintf(buf, sizeof(buf), "%s:%u", addr_str(ls.addr, a, sizeof(a)), ls.port);
+	cJSON_AddStringToObject(o, key, buf);
+	if (ls.error != 0)
+		cJSON_AddStringToObject(o, errkey, ls.reason);
+}
+
 static void
 add_endpoint_json(struct endpoint *e, void *arg)
 {
-	cJSON *arr = arg, *o = cJSON_CreateObject();
+	struct list_ctx *ctx = arg;
+	cJSON *arr = ctx->arr, *o = cJSON_CreateObject();
 	char a[16];
 	const struct endpoint_stats *s = &e->stats;
 
 	if (o == NULL)
 		return;
+	add_listener_json(o, ctx->d->lo, e, LOFRONT_AT_ENDPOINT, "listen",
+	    "listen_error");
+	add_listener_json(o, ctx->d->lo, e, LOFRONT_AT_LISTEN, "network_listen",
+	    "network_listen_error");
 	cJSON_AddStringToObject(o, "id", e->id);
 	cJSON_AddStringToObject(o, "hostname", e->hostname);
 	cJSON_AddStringToObject(o, "address", addr_str(e->addr, a, sizeof(a)));
@@ -250,13 +292,13 @@ static int
 h_list(void *arg, cJSON *data, char *err, size_t errlen)
 {
 	struct daemon *d = arg;
-	cJSON *arr;
+	struct list_ctx ctx = { d, NULL };
 
-	if ((arr = cJSON_AddArrayToObject(data, "endpoints")) == NULL) {
+	if ((ctx.arr = cJSON_AddArrayToObject(data, "endpoints")) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	eptable_foreach(d->eps, add_endpoint_json, arr);
+	eptable_foreach(d->eps, add_endpoint_json, &ctx);
 	return 0;
 }
 
@@ -276,7 +318,7 @@ h_health(void *arg, cJSON *data, char *err, size_t errlen)
 		why = "not registered (no certificate yet)";
 	else if (st.last_poll_ok == 0)
 		why = "no successful endpoint poll yet";
-	else if (d->dp == NULL)
+	else if (d->dp == NULL && d->lo == NULL)
 		why = "no data path";
 	else if (d->tunnel == NULL)
 		why = "tunnel not started";
@@ -355,31 +397,41 @@ start_control(struct daemon *d)
 static int
 start_datapath(struct daemon *d)
 {
-	if (d->cfg.mode == NET_MODE_LOOPBACK) {
-		d->mode = "none";
-		snprintf(d->mode_reason, sizeof(d->mode_reason),
-		    "net.mode is loopback, which this build does not serve yet");
-		log_warnx("data path: %s", d->mode_reason);
-		return 0;
-	}
-	d->dp = dp_new(d->loop, &d->cfg, d->eps, open_back, d);
-	if (d->dp != NULL) {
+	unsigned flags = 0;
+	int e;
+
+	if (d->cfg.mode == NET_MODE_LOOPBACK)
+		snprintf(d->mode_reason, sizeof(d->mode_reason), "net.mode is loopback");
+	else if ((d->dp = dp_new(d->loop, &d->cfg, d->eps, open_back, d)) != NULL) {
 		d->mode = "tun";
 		log_info("data path: %s, subnet %u.%u.%u.%u/%u, mtu %u",
 		    dp_device_name(d->dp), d->cfg.subnet_addr >> 24,
 		    (d->cfg.subnet_addr >> 16) & 0xff, (d->cfg.subnet_addr >> 8) & 0xff,
 		    d->cfg.subnet_addr & 0xff, d->cfg.subnet_prefix, d->cfg.mtu);
+	} else {
+		snprintf(d->mode_reason, sizeof(d->mode_reason),
+		    "cannot open the TUN device: %s", strerror(errno));
+		if (d->cfg.mode == NET_MODE_TUN) {
+			log_error("data path: %s (net.mode is tun)", d->mode_reason);
+			return -ENODEV;
+		}
+	}
+	if (d->dp == NULL) {
+		d->mode = "loopback";
+		flags |= LOFRONT_VIRTUAL;
+		log_warnx("data path: %s, using loopback addresses (127.0.0.x)",
+		    d->mode_reason);
+	}
+	if (flags == 0 && !lofront_wants_network(&d->cfg))
 		return 0;
+	if ((d->lo = lofront_new(d->loop, &d->cfg, d->eps, flags, open_back, d)) == NULL) {
+		e = errno;
+		log_warnx("data path: kernel listeners: %s", strerror(e));
+		return -e;
 	}
-	snprintf(d->mode_reason, sizeof(d->mode_reason),
-	    "cannot open the TUN device: %s", strerror(errno));
-	if (d->cfg.mode == NET_MODE_TUN) {
-		log_error("data path: %s (net.mode is tun)", d->mode_reason);
-		return -ENODEV;
-	}
-	d->mode = "none";
-	log_warnx("data path: %s; the loopback fallback is not built yet, so "
-	    "endpoints are not reachable", d->mode_reason);
+	if (lofront_wants_network(&d->cfg))
+		log_info("data path: endpoints also listen on %s from port %u",
+		    d->cfg.listen_interface, d->cfg.start_port);
 	return 0;
 }
 
@@ -431,6 +483,7 @@ shutdown_all(struct daemon *d)
 	if (d->loop != NULL)
 		loop_timer_stop(d->loop, &d->ticker);
 	ctl_free(d->ctl);
+	lofront_free(d->lo);
 	if (d->disc != NULL) {
 		disc_hosts_cleanup(d->disc);
 		disc_free(d->disc);
@@ -479,12 +532,18 @@ daemon_run(struct config *cfg, const struct daemon_opts *opts)
 			goto out;
 		}
 	}
+	if (d.lo != NULL && d.dp == NULL && (r = disc_set_loopback(d.disc, 1)) != 0) {
+		log_warnx("daemon: discovery: loopback addresses: %s", strerror(-r));
+		goto out;
+	}
 	if ((r = start_control(&d)) != 0)
 		goto out;
 	if ((r = disc_start(d.disc)) != 0) {
 		log_warnx("daemon: discovery: %s", strerror(-r));
 		goto out;
 	}
+	if (d.lo != NULL)
+		lofront_sync(d.lo);
 	sync_tunnel(&d);
 	loop_timer_init(&d.ticker, tick, &d);
 	loop_timer_start(d.loop, &d.ticker, TICK_MS);

@@ -293,6 +293,13 @@ stack_front_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 
 	if (err != ERR_OK || pcb == NULL)
 		return ERR_VAL;
+	/* SYNs are checked against the limit in the input filter, but several
+	 * handshakes can be in flight at once: enforce it here too. */
+	if (st->stats.streams_active >= st->params.max_streams) {
+		st->stats.rst_limit++;
+		tcp_abort(pcb);
+		return ERR_ABRT;
+	}
 	if ((f = calloc(1, sizeof(*f))) == NULL ||
 	    (s = stream_new(&front_ops, f)) == NULL) {
 		free(f);

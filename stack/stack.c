@@ -288,7 +288,9 @@ filter(netstack_t *st, const uint8_t *pkt, size_t len, uint32_t *dstp)
 		    rd32(th + 4) + 1 + (uint32_t)(tlen - ihl - (size_t)(th[12] >> 4) * 4), 1);
 		return 0;
 	}
-	if (st->stats.streams_active + st->pending_accepts >= st->params.max_streams) {
+	/* Half-open connections are not counted here; stack_front_accept
+	 * checks again once the handshake completes. */
+	if (st->stats.streams_active >= st->params.max_streams) {
 		st->stats.rst_limit++;
 		if (st->stats.rst_limit == 1 || st->stats.rst_limit % 1000 == 0)
 			log_warnx("stack: limits.max_streams (%u) reached: new "

@@ -14,7 +14,6 @@ struct netstack {
 	struct stack_params	 params;
 	struct stack_cbs	 cbs;
 	struct stack_stats	 stats;
-	uint64_t		 pending_accepts;	/* reserved, unused */
 	struct tcp_pcb		*gone;		/* aborted inside a callback */
 	uint8_t			 has_listener[65536 / 8];
 	struct tcp_pcb_listen	**listeners;
