@@ -64,6 +64,7 @@ enum ktype {
 	K_HOSTPORT,
 	K_IFNAME,
 	K_LISTEN,
+	K_ADDR,		/* numeric IPv4/IPv6 address or "localhost" */
 	K_CIDR,
 	K_BOOL,
 	K_UINT,
@@ -89,6 +90,7 @@ struct key {
 
 static const char *const sections[] = {
 	"api", "server", "bound_endpoints", "net", "tls", "limits", "timeouts",
+	"health",
 };
 #define N_SECTIONS	(sizeof(sections) / sizeof(sections[0]))
 
@@ -131,6 +133,10 @@ static const struct key keys[] = {
 	    DAY_MS },
 	{ "timeouts", "header", K_DURATION, F(header_timeout_ms), 1, DAY_MS },
 	{ "timeouts", "idle", K_DURATION, F(idle_timeout_ms), 0, DAY_MS },
+	{ "health", "enabled", K_BOOL, F(health_enabled), 0, 0 },
+	{ "health", "address", K_ADDR, F(health_address), 0, 0 },
+	/* 0: an ephemeral port (tests). */
+	{ "health", "port", K_PORT, F(health_port), 0, 65535 },
 };
 #define N_KEYS	(sizeof(keys) / sizeof(keys[0]))
 
@@ -444,7 +450,10 @@ defaults_raw(struct config *cfg)
 	cfg->connect_timeout_ms = DEF_TIMEOUT_MS;
 	cfg->handshake_timeout_ms = DEF_TIMEOUT_MS;
 	cfg->header_timeout_ms = DEF_TIMEOUT_MS;
+	cfg->health_enabled = 1;
+	cfg->health_port = 8081;
 	if (set_str(&cfg->api_url, DEF_API_URL) != 0 ||
+	    set_str(&cfg->health_address, "127.0.0.1") != 0 ||
 	    set_str(&cfg->ingress_endpoint, DEF_INGRESS) != 0 ||
 	    set_str(&cfg->socket_path, DEF_SOCKET_PATH) != 0 ||
 	    set_str(&cfg->socket_group, DEF_SOCKET_GROUP) != 0 ||
@@ -549,6 +558,7 @@ config_free(struct config *cfg)
 		free(cfg->overrides[i].host);
 	free(cfg->ca_file);
 	free(cfg->pcap_file);
+	free(cfg->health_address);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -815,6 +825,16 @@ val_string(struct parser *p, const struct key *k, const char *kp)
 			return perr(p, m, "%s: %s is not \"virtual\", "
 			    "\"0.0.0.0\" or an IPv4 address", kp, q);
 		break;
+	case K_ADDR: {
+		struct in6_addr in6;
+
+		if (strcmp(v, "localhost") != 0 &&
+		    inet_pton(AF_INET, v, &in) != 1 &&
+		    inet_pton(AF_INET6, v, &in6) != 1)
+			return perr(p, m, "%s: %s is not an IPv4 or IPv6 address "
+			    "or \"localhost\"", kp, q);
+		break;
+	}
 	default:
 		break;
 	}
@@ -872,7 +892,7 @@ val_number(struct parser *p, const struct key *k, const char *kp)
 		return perr(p, m, "%s: %s is out of range (%u..%u)", kp, v,
 		    k->min, k->max);
 	if (k->type == K_PORT)
-		p->cfg->start_port = (uint16_t)n;
+		*(uint16_t *)(void *)((char *)p->cfg + k->off) = (uint16_t)n;
 	else
 		*field_u32(p->cfg, k) = (uint32_t)n;
 	return 0;
@@ -1470,6 +1490,8 @@ config_log_summary(const struct config *cfg)
 	    fmt_ms(t[2], sizeof(t[2]), cfg->header_timeout_ms),
 	    cfg->idle_timeout_ms == 0 ? "none" :
 	    fmt_ms(t[3], sizeof(t[3]), cfg->idle_timeout_ms));
+	log_info("config: health: enabled %s, address %s, port %u",
+	    yesno(cfg->health_enabled), cfg->health_address, cfg->health_port);
 	if (cfg->insecure_skip_verify)
 		log_warnx("config: tls.insecure_skip_verify is on: the ingress "
 		    "certificate is NOT verified");

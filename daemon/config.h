@@ -82,6 +82,11 @@ struct config {
 	uint32_t	 header_timeout_ms;	/* 10 s */
 	uint32_t	 idle_timeout_ms;	/* 0: none */
 
+	/* health: the HTTP probe and metrics listener */
+	int		 health_enabled;	/* 1 */
+	char		*health_address;	/* 127.0.0.1; IPv4/IPv6 or "localhost" */
+	uint16_t	 health_port;		/* 8081; 0: ephemeral */
+
 	/* pcap (command line only, kept here so the daemon has one struct) */
 	char		*pcap_file;
 	uint64_t	 pcap_max_bytes;	/* 0: unlimited */

@@ -18,6 +18,8 @@
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "control/control.h"
+#include "daemon/health.h"
+#include "daemon/metrics.h"
 #include "discovery/discovery.h"
 #include "tunnel/tunnel.h"
 
@@ -33,6 +35,7 @@ struct daemon {
 	lofront_t		*lo;		/* loopback and/or network listeners */
 	disc_t			*disc;
 	ctl_t			*ctl;
+	health_t		*health;
 	loop_timer_t		 ticker;
 	const char		*mode;		/* "tun", "loopback", "none" */
 	char			 mode_reason[256];
@@ -107,8 +110,14 @@ reload(struct daemon *d)
 	log_set_format((enum log_format)ncfg.log_format);
 	if (strcmp(ncfg.interface_name, d->cfg.interface_name) != 0 ||
 	    ncfg.subnet_addr != d->cfg.subnet_addr || ncfg.mtu != d->cfg.mtu ||
-	    ncfg.mode != d->cfg.mode)
+	    ncfg.mode != d->cfg.mode ||
+	    strcmp(ncfg.listen_interface, d->cfg.listen_interface) != 0 ||
+	    ncfg.start_port != d->cfg.start_port)
 		log_warnx("SIGHUP: net.* changes take effect at the next restart");
+	if (ncfg.health_enabled != d->cfg.health_enabled ||
+	    ncfg.health_port != d->cfg.health_port ||
+	    strcmp(ncfg.health_address, d->cfg.health_address) != 0)
+		log_warnx("SIGHUP: health.* changes take effect at the next restart");
 	ncfg.pcap_file = d->cfg.pcap_file;
 	d->cfg.pcap_file = NULL;
 	ncfg.pcap_max_bytes = d->cfg.pcap_max_bytes;
@@ -171,6 +180,8 @@ tick(loop_t *loop, void *arg)
 {
 	struct daemon *d = arg;
 
+	if (d->dp != NULL && dp_down_reason(d->dp) != NULL)
+		dp_recover(d->dp);
 	sync_tunnel(d);
 	loop_timer_start(loop, &d->ticker, TICK_MS);
 }
@@ -302,31 +313,116 @@ h_list(void *arg, cJSON *data, char *err, size_t errlen)
 	return 0;
 }
 
-static int
-h_health(void *arg, cJSON *data, char *err, size_t errlen)
+/* NULL when ready; the one test behind `ngrokctl health`, /readyz and
+ * ngrokd_ready. */
+static const char *
+not_ready_reason(struct daemon *d)
 {
-	struct daemon *d = arg;
 	struct disc_status st;
-	const char *why = NULL;
 
-	(void)err;
-	(void)errlen;
 	memset(&st, 0, sizeof(st));
 	if (d->disc != NULL)
 		disc_get_status(d->disc, &st);
 	if (!st.registered)
-		why = "not registered (no certificate yet)";
-	else if (st.last_poll_ok == 0)
-		why = "no successful endpoint poll yet";
-	else if (d->dp == NULL && d->lo == NULL)
-		why = "no data path";
-	else if (d->tunnel == NULL)
-		why = "tunnel not started";
+		return "not registered (no certificate yet)";
+	if (st.last_poll_ok == 0)
+		return "no successful endpoint poll yet";
+	if (d->dp == NULL && d->lo == NULL)
+		return "no data path";
+	if (d->dp != NULL && dp_down_reason(d->dp) != NULL)
+		return dp_down_reason(d->dp);
+	if (d->tunnel == NULL)
+		return "tunnel not started";
+	return NULL;
+}
+
+static int
+h_health(void *arg, cJSON *data, char *err, size_t errlen)
+{
+	const char *why = not_ready_reason(arg);
+
+	(void)err;
+	(void)errlen;
 	cJSON_AddBoolToObject(data, "live", 1);
 	cJSON_AddBoolToObject(data, "ready", why == NULL);
 	if (why != NULL)
 		cJSON_AddStringToObject(data, "reason", why);
 	return 0;
+}
+
+/* --- the HTTP probe and metrics listener --------------------------------- */
+
+static int
+hh_ready(void *arg, char *reason, size_t len)
+{
+	const char *why = not_ready_reason(arg);
+
+	if (why != NULL)
+		snprintf(reason, len, "%s", why);
+	return why == NULL;
+}
+
+static int
+hh_status(void *arg, cJSON *obj)
+{
+	char err[256];
+	int r;
+
+	if ((r = h_status(arg, obj, err, sizeof(err))) != 0)
+		return r;
+	return h_list(arg, obj, err, sizeof(err));
+}
+
+static void
+add_endpoint_metrics(struct endpoint *e, void *arg)
+{
+	(void)metrics_snapshot_add_endpoint(arg, e->id, e->hostname, e->port,
+	    &e->stats);
+}
+
+static int
+hh_metrics(void *arg, struct metrics_snapshot *s)
+{
+	struct daemon *d = arg;
+	struct disc_status st;
+
+	memset(&st, 0, sizeof(st));
+	if (d->disc != NULL)
+		disc_get_status(d->disc, &st);
+	s->registered = st.registered;
+	s->api_ok = st.api_ok;
+	s->consecutive_failures = st.consecutive_failures;
+	s->last_poll_ok = st.last_poll_ok;
+	s->cert_not_after = st.cert_not_after;
+	s->ready = not_ready_reason(d) == NULL;
+	s->uptime_s = (loop_clock_ms() - d->started_ms) / 1000;
+	if (d->dp != NULL) {
+		dp_get_stats(d->dp, &s->stack, &s->tun);
+		s->have_stack = s->have_tun = 1;
+		dp_get_pcap(d->dp, &s->pcap_active, &s->pcap_bytes);
+	}
+	if (d->tunnel != NULL) {
+		tunnel_get_stats(d->tunnel, &s->tunnel);
+		s->have_tunnel = 1;
+		s->handshake_seconds = s->tunnel.handshake_seconds;
+		s->header_seconds = s->tunnel.header_seconds;
+	}
+	eptable_foreach(d->eps, add_endpoint_metrics, s);
+	return 0;
+}
+
+static void
+start_health(struct daemon *d)
+{
+	struct health_handlers h = { hh_ready, hh_status, hh_metrics, d };
+
+	if (!d->cfg.health_enabled)
+		return;
+	d->health = health_new(d->loop, d->cfg.health_address,
+	    d->cfg.health_port, &h);
+	if (d->health == NULL)
+		log_warnx("health: not serving probes or metrics (set "
+		    "health.enabled: false to turn this off)");
 }
 
 static int
@@ -482,6 +578,7 @@ shutdown_all(struct daemon *d)
 {
 	if (d->loop != NULL)
 		loop_timer_stop(d->loop, &d->ticker);
+	health_free(d->health);
 	ctl_free(d->ctl);
 	lofront_free(d->lo);
 	if (d->disc != NULL) {
@@ -538,6 +635,7 @@ daemon_run(struct config *cfg, const struct daemon_opts *opts)
 	}
 	if ((r = start_control(&d)) != 0)
 		goto out;
+	start_health(&d);
 	if ((r = disc_start(d.disc)) != 0) {
 		log_warnx("daemon: discovery: %s", strerror(-r));
 		goto out;

@@ -1,5 +1,6 @@
 /* datapath.c: see datapath.h. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,15 +21,64 @@ struct datapath {
 	dp_open_back_cb	 open_back;
 	void		*arg;
 	uint32_t	 gateway;
+	struct tun_params tp;
+	char		 name[32];
+	char		 down[160];	/* why the device is gone; "" when up */
 	uint8_t		 buf[65536];
 };
+
+static void dp_readable(loop_t *loop, int fd, int events, void *arg);
 
 static int
 dp_output(void *arg, const void *pkt, size_t len)
 {
 	datapath_t *dp = arg;
 
+	if (dp->tun == NULL)
+		return -ENODEV;
 	return tun_write(dp->tun, pkt, len);
+}
+
+/* The device went away (deleted, or its fd broke): stop watching it and
+ * let dp_recover open it again.  Streams in lwIP time out by themselves. */
+static void
+dp_device_lost(datapath_t *dp, int err)
+{
+	snprintf(dp->down, sizeof(dp->down), "TUN device %s lost: %s", dp->name,
+	    strerror(err));
+	log_error("datapath: %s; trying to recreate it every second", dp->down);
+	loop_del_fd(dp->loop, tun_fd(dp->tun));
+	tun_set_pcap(dp->tun, NULL);
+	tun_close(dp->tun);
+	dp->tun = NULL;
+}
+
+int
+dp_recover(datapath_t *dp)
+{
+	tun_t *t;
+	int r;
+
+	if (dp->tun != NULL)
+		return 0;
+	if ((t = tun_open(&dp->tp)) == NULL)
+		return -errno;
+	if ((r = loop_add_fd(dp->loop, tun_fd(t), LOOP_READ, dp_readable, dp)) != 0) {
+		tun_close(t);
+		return r;
+	}
+	if (dp->pcap != NULL)
+		tun_set_pcap(t, dp->pcap);
+	dp->tun = t;
+	dp->down[0] = '\0';
+	log_info("datapath: %s is back", tun_name(t));
+	return 0;
+}
+
+const char *
+dp_down_reason(const datapath_t *dp)
+{
+	return dp->down[0] != '\0' ? dp->down : NULL;
 }
 
 static void *
@@ -76,9 +126,10 @@ dp_readable(loop_t *loop, int fd, int events, void *arg)
 		n = tun_read(dp->tun, dp->buf, sizeof(dp->buf));
 		if (n == -EAGAIN)
 			return;
+		if (n == -EINTR || n == -ENOBUFS || n == -ENOMEM)
+			return;
 		if (n < 0) {
-			log_warnx("datapath: read %s: %s", tun_name(dp->tun),
-			    strerror((int)-n));
+			dp_device_lost(dp, (int)-n);
 			return;
 		}
 		stack_input(dp->stack, dp->buf, (size_t)n);
@@ -121,11 +172,13 @@ dp_new(loop_t *loop, const struct config *cfg, eptable_t *eps,
 	dp->open_back = open_back;
 	dp->arg = arg;
 	dp->gateway = cfg->subnet_addr + 1;
-	tp.name = cfg->interface_name;
+	snprintf(dp->name, sizeof(dp->name), "%s", cfg->interface_name);
+	tp.name = dp->name;
 	tp.subnet = cfg->subnet_addr;
 	tp.prefix = cfg->subnet_prefix;
 	tp.gateway = dp->gateway;
 	tp.mtu = cfg->mtu;
+	dp->tp = tp;
 	if ((dp->tun = tun_open(&tp)) == NULL)
 		goto fail;
 	if (cfg->pcap_file != NULL) {
@@ -181,7 +234,7 @@ dp_free(datapath_t *dp)
 const char *
 dp_device_name(const datapath_t *dp)
 {
-	return tun_name(dp->tun);
+	return dp->tun != NULL ? tun_name(dp->tun) : dp->name;
 }
 
 uint32_t
@@ -194,5 +247,15 @@ void
 dp_get_stats(const datapath_t *dp, struct stack_stats *st, struct tun_stats *ts)
 {
 	stack_get_stats(dp->stack, st);
-	tun_get_stats(dp->tun, ts);
+	if (dp->tun != NULL)
+		tun_get_stats(dp->tun, ts);
+	else
+		memset(ts, 0, sizeof(*ts));
+}
+
+void
+dp_get_pcap(const datapath_t *dp, int *active, uint64_t *bytes)
+{
+	*active = dp->pcap != NULL && tun_pcap_active(dp->pcap);
+	*bytes = dp->pcap != NULL ? tun_pcap_bytes(dp->pcap) : 0;
 }

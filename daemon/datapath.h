@@ -25,6 +25,12 @@ datapath_t *dp_new(loop_t *loop, const struct config *cfg, eptable_t *eps,
 void	 dp_free(datapath_t *dp);
 const char *dp_device_name(const datapath_t *dp);
 uint32_t dp_gateway(const datapath_t *dp);
+/* NULL while the device is up, else why it is gone. */
+const char *dp_down_reason(const datapath_t *dp);
+/* Reopens a lost device; 0 (also when it was up) or -errno. */
+int	 dp_recover(datapath_t *dp);
+/* pcap state for metrics: 1 while capturing; bytes written. */
+void	 dp_get_pcap(const datapath_t *dp, int *active, uint64_t *bytes);
 void	 dp_get_stats(const datapath_t *dp, struct stack_stats *st,
 	    struct tun_stats *ts);
 

@@ -255,13 +255,16 @@ filter(netstack_t *st, const uint8_t *pkt, size_t len, uint32_t *dstp)
 	*dstp = dst;
 	switch (pkt[9]) {
 	case PROTO_ICMP:
-		if (dst == st->params.gateway ||
+		if (dst == st->params.gateway || dst == st->params.gateway + 1 ||
 		    (st->cbs.has_addr != NULL && st->cbs.has_addr(st->cbs.arg, dst)))
 			return 1;
 		st->stats.dropped_unallocated++;
 		return 0;
 	case PROTO_UDP:
-		if (dst == st->params.gateway)
+		/* gateway + 1 is the DNS responder's (stack/dns.c): the kernel
+		 * keeps packets for the gateway, its own address.  lwIP answers
+		 * closed ports itself (ICMP port unreachable). */
+		if (dst == st->params.gateway || dst == st->params.gateway + 1)
 			return 1;
 		st->stats.dropped_unallocated++;
 		return 0;
@@ -282,6 +285,9 @@ filter(netstack_t *st, const uint8_t *pkt, size_t len, uint32_t *dstp)
 	flags = th[13];
 	if (!(flags & TCP_SYN) || (flags & (TCP_ACK | TCP_RST)))
 		return 1;	/* lwIP resets segments of unknown connections */
+	/* DNS over TCP (stack/dns.c's listener; lwIP resets when it is off). */
+	if (dst == st->params.gateway + 1 && dport == 53)
+		return 1;
 	if (st->cbs.lookup(st->cbs.arg, dst, dport) == NULL) {
 		st->stats.rst_unallocated++;
 		send_rst(st, src, dst, sport, dport, 0,

@@ -67,4 +67,53 @@ int64_t	stack_timers(netstack_t *st);
 
 void	stack_get_stats(const netstack_t *st, struct stack_stats *out);
 
+/*
+ * The DNS responder (stack/dns.c, docs/dns.md): port 53 at one address of
+ * the subnet, served by lwIP (no host socket).  Not the gateway: the
+ * kernel owns that address and never routes packets for it into the
+ * device; subnet + 2 (gateway + 1) is reserved for it (and is the utun
+ * peer on macOS, which the kernel routes into the device too).  A queries for managed names
+ * get one A record; other types for managed names get NOERROR with no
+ * answer (NODATA); other names get REFUSED; malformed queries FORMERR (or
+ * nothing when not even the header is readable).  Loop thread only.
+ */
+typedef struct stack_dns stack_dns_t;
+
+struct stack_dns_params {
+	uint32_t	 addr;		/* host order; 0: the stack's gateway + 1 */
+	/*
+	 * Looks qname up (lower case, dotted, no final dot, only letters,
+	 * digits, '-' and '_').  Returns 1 with *addr (host order) set, 0 for
+	 * a managed name without an IPv4 address (NODATA), -1 for a name
+	 * that is not ours (REFUSED).  addr is NULL for queries other than A
+	 * (and ANY): say whether the name is managed, allocate nothing.  May
+	 * allocate an address for a name under a wildcard endpoint; must not
+	 * block.
+	 */
+	int		(*resolve)(void *arg, const char *qname, uint32_t *addr);
+	void		*arg;
+	uint32_t	 ttl;		/* of A records, seconds; 0: 30 */
+	int		 tcp;		/* also serve DNS over TCP port 53 */
+};
+
+struct stack_dns_stats {
+	uint64_t	queries;	/* every message received (UDP and TCP) */
+	uint64_t	answered;	/* an A record sent */
+	uint64_t	nodata;		/* managed name, no record of that type */
+	uint64_t	refused;	/* not ours, not class IN, zone transfers */
+	uint64_t	formerr;
+	uint64_t	notimp;		/* opcode other than QUERY */
+	uint64_t	dropped;	/* unreadable, responses, no memory */
+	uint64_t	tcp_conns;	/* TCP connections accepted */
+	uint64_t	tcp_rejected;	/* over the TCP connection limit */
+};
+
+/* Binds UDP (and TCP when p->tcp) port 53 at p->addr.  Free it
+ * with stack_dns_free before stack_free.  NULL + errno (EADDRINUSE: one
+ * responder per stack). */
+stack_dns_t *stack_dns_new(netstack_t *st, const struct stack_dns_params *p);
+/* Unbinds, aborts open TCP connections, frees. */
+void	stack_dns_free(stack_dns_t *d);
+void	stack_dns_get_stats(const stack_dns_t *d, struct stack_dns_stats *out);
+
 #endif

@@ -79,6 +79,7 @@ struct session {
 	unsigned	 pooled:1;	/* created for the pool, not yet taken */
 	struct session	*pool_next;	/* in tunnel.pool while PH_READY */
 	uint64_t	 hs_cpu_ns;	/* thread CPU spent in wolfSSL_connect */
+	uint64_t	 t_connect, t_header;	/* loop_clock_ms() at phase start */
 };
 
 struct tunnel {
@@ -558,6 +559,7 @@ sess_connect(struct session *ss)
 		return;
 	}
 	ss->phase = PH_CONNECT;
+	ss->t_connect = loop_clock_ms();
 	ss->fd = socket(sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (ss->fd == -1) {
 		sess_fail(ss, errno, &ss->stats->errors_connect, "socket: %s",
@@ -652,6 +654,7 @@ start_header(struct session *ss)
 	ss->hdr_len = (size_t)n;
 	ss->hdr_sent = 0;
 	ss->phase = PH_HEADER;
+	ss->t_header = loop_clock_ms();
 	arm_phase_timer(ss, ss->t->p.header_timeout_ms);
 	return 0;
 }
@@ -673,6 +676,8 @@ do_handshake(struct session *ss)
 		    tls_error(err));
 		return -1;
 	}
+	metrics_hist_observe_ms(&t->stats.handshake_seconds, ss->t_connect,
+	    loop_clock_ms());
 	if (wolfSSL_session_reused(ss->ssl)) {
 		ss->resumed = 1;
 		t->stats.handshakes_resumed++;
@@ -749,6 +754,8 @@ do_header(struct session *ss)
 		}
 		ss->down.len += (size_t)r;
 	}
+	metrics_hist_observe_ms(&ss->t->stats.header_seconds, ss->t_header,
+	    loop_clock_ms());
 	r = proto_conn_response_decode(ss->down.data + 2, (size_t)need - 2, &cr);
 	if (r != 0) {
 		sess_fail(ss, EPROTO, &ss->stats->errors_refused,

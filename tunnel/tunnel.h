@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "daemon/loop.h"
+#include "daemon/metrics_hist.h"
 #include "daemon/stream.h"
 
 typedef struct tunnel tunnel_t;
@@ -59,6 +60,8 @@ struct tunnel_stats {
 	uint64_t	handshakes_full, handshakes_resumed;
 	/* Thread CPU time spent inside the TLS handshake, by kind. */
 	uint64_t	handshake_cpu_ns_full, handshake_cpu_ns_resumed;
+	/* Latency: connect start -> handshake done; ConnRequest -> reply. */
+	struct metrics_hist handshake_seconds, header_seconds;
 	uint64_t	errors;
 };
 void	 tunnel_get_stats(const tunnel_t *t, struct tunnel_stats *st);

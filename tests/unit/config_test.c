@@ -128,6 +128,9 @@ assert_defaults(const struct config *c)
 	assert_int_equal(c->handshake_timeout_ms, 10000);
 	assert_int_equal(c->header_timeout_ms, 10000);
 	assert_int_equal(c->idle_timeout_ms, 0);
+	assert_int_equal(c->health_enabled, 1);
+	assert_string_equal(c->health_address, "127.0.0.1");
+	assert_int_equal(c->health_port, 8081);
 	assert_null(c->pcap_file);
 	assert_int_equal(c->pcap_max_bytes, 0);
 }
@@ -214,7 +217,11 @@ static const char full_yaml[] =
     "  connect: 500ms\n"
     "  handshake: 2s\n"
     "  header: 5\n"
-    "  idle: 1h\n";
+    "  idle: 1h\n"
+    "health:\n"
+    "  enabled: false\n"
+    "  address: \"::1\"\n"
+    "  port: 9101\n";
 
 static void
 test_full_file(void **state)
@@ -267,6 +274,9 @@ test_full_file(void **state)
 	assert_int_equal(c.handshake_timeout_ms, 2000);
 	assert_int_equal(c.header_timeout_ms, 5000);
 	assert_int_equal(c.idle_timeout_ms, 3600000);
+	assert_int_equal(c.health_enabled, 0);
+	assert_string_equal(c.health_address, "::1");
+	assert_int_equal(c.health_port, 9101);
 	config_free(&c);
 }
 
@@ -372,6 +382,10 @@ static const struct bad bad_files[] = {
 	  "2:12: timeouts.connect: \"0\" is out of range (1ms..24h)" },
 	{ "timeouts:\n  idle: 25h\n",
 	  "2:9: timeouts.idle: \"25h\" is out of range (0..24h)" },
+	{ "health:\n  address: example.com\n",
+	  "2:12: health.address: \"example.com\" is not an IPv4 or IPv6 address or \"localhost\"" },
+	{ "health:\n  port: 70000\n",
+	  "2:9: health.port: 70000 is out of range (0..65535)" },
 	{ "server: /var/run/ngrokd.sock\n",
 	  "1:9: server: expected a mapping" },
 	{ "server:\n  - log_level\n",
@@ -674,7 +688,7 @@ test_summary(void **state)
 	assert_non_null(strstr(out, "connect 500ms, handshake 2s, header 5s, "
 	    "idle 1h"));
 	/* One line per section, then the insecure_skip_verify warning. */
-	assert_int_equal(count_lines(out), 9);
+	assert_int_equal(count_lines(out), 10);
 	assert_non_null(strstr(out, "NOT verified"));
 	config_free(&c);
 
@@ -683,7 +697,7 @@ test_summary(void **state)
 	assert_non_null(strstr(out, "key (not set)"));
 	assert_non_null(strstr(out, "file (built-in defaults)"));
 	assert_non_null(strstr(out, "idle none"));
-	assert_int_equal(count_lines(out), 8);
+	assert_int_equal(count_lines(out), 9);
 	config_free(&c);
 
 	setenv("NGROK_API_KEY", SECRET, 1);
