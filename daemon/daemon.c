@@ -582,6 +582,7 @@ shutdown_all(struct daemon *d)
 	ctl_free(d->ctl);
 	lofront_free(d->lo);
 	if (d->disc != NULL) {
+		disc_stop(d->disc);
 		disc_hosts_cleanup(d->disc);
 		disc_free(d->disc);
 	}

@@ -181,7 +181,7 @@ request(disc_t *d, const char *key, const char *method, const char *url,
     const char *body, struct disc_http_reply *rep)
 {
 	struct disc_http_req q = { method, url, key, body, d->connect_ms,
-	    TOTAL_MS };
+	    TOTAL_MS, &d->stop };
 
 	return disc_http(d->curl, &q, rep);
 }
@@ -883,14 +883,7 @@ disc_free(disc_t *d)
 
 	if (d == NULL)
 		return;
-	if (d->started) {
-		pthread_mutex_lock(&d->mu);
-		d->stop = 1;
-		pthread_cond_signal(&d->cv);
-		pthread_mutex_unlock(&d->mu);
-		pthread_join(d->thread, NULL);
-		loop_del_fd(d->loop, d->efd);
-	}
+	disc_stop(d);
 	if (d->efd != -1)
 		close(d->efd);
 	if (d->curl != NULL)
@@ -917,6 +910,20 @@ disc_free(disc_t *d)
 	pthread_cond_destroy(&d->cv);
 	pthread_mutex_destroy(&d->mu);
 	free(d);
+}
+
+void
+disc_stop(disc_t *d)
+{
+	if (!d->started)
+		return;
+	pthread_mutex_lock(&d->mu);
+	__atomic_store_n(&d->stop, 1, __ATOMIC_RELAXED);
+	pthread_cond_signal(&d->cv);
+	pthread_mutex_unlock(&d->mu);
+	pthread_join(d->thread, NULL);
+	loop_del_fd(d->loop, d->efd);
+	d->started = 0;
 }
 
 int

@@ -15,6 +15,19 @@
 
 #define USER_AGENT	"ngrokd/" NGROKD_VERSION
 
+/* Called by libcurl about once a second, and on every chunk: a non-zero
+ * return abandons the transfer. */
+static int
+on_progress(void *arg, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+    curl_off_t ulnow)
+{
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return __atomic_load_n((const int *)arg, __ATOMIC_RELAXED) != 0;
+}
+
 static size_t
 on_body(char *p, size_t size, size_t nmemb, void *arg)
 {
@@ -78,6 +91,11 @@ disc_http(void *curl, const struct disc_http_req *q, struct disc_http_reply *r)
 	curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, (long)q->connect_ms);
 	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)q->total_ms);
+	if (q->cancel != NULL) {
+		curl_easy_setopt(curl, CURLOPT_XFERINFOFUNCTION, on_progress);
+		curl_easy_setopt(curl, CURLOPT_XFERINFODATA, q->cancel);
+		curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
+	}
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_body);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, r);
 	if (strcmp(q->method, "GET") != 0)

@@ -14,6 +14,9 @@ struct disc_http_req {
 	const char	*key;		/* bearer key: never logged */
 	const char	*body;		/* JSON or NULL */
 	unsigned	 connect_ms, total_ms;
+	/* When non-NULL and it becomes non-zero, the transfer is abandoned
+	 * (a daemon shutting down does not wait for a slow API). */
+	const int	*cancel;
 };
 
 struct disc_http_reply {

@@ -112,6 +112,9 @@ int	 disc_start(disc_t *d);
 /* Stops the worker (waits for an HTTP request in flight, bounded by the
  * timeouts) and frees d.  The table keeps its endpoints. */
 void	 disc_free(disc_t *d);
+/* Stops the worker, abandoning an API request in flight; idempotent.
+ * Call before disc_hosts_cleanup so that no late poll rewrites the block. */
+void	 disc_stop(disc_t *d);
 /* Removes the managed block from the hosts file (clean shutdown). */
 int	 disc_hosts_cleanup(disc_t *d);
 /* Stores key (0600, <state_dir>/api_key) and polls/provisions now.  The key

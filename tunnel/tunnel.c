@@ -616,6 +616,55 @@ check_connect(struct session *ss)
 	return 0;
 }
 
+/* Says in words why a TLS session with the ingress failed. */
+static const char *
+tls_failure(struct session *ss, int err, char *buf, size_t len)
+{
+	WOLFSSL_ALERT_HISTORY h;
+
+	switch (err) {
+	case ASN_NO_SIGNER_E:
+		snprintf(buf, len, "the ingress certificate is not trusted (no CA "
+		    "in the system store or tls.ca_file signed it)");
+		return buf;
+	case DOMAIN_NAME_MISMATCH:
+		snprintf(buf, len, "the ingress certificate is not valid for %s",
+		    ss->t->ingress_host);
+		return buf;
+	case ASN_AFTER_DATE_E:
+		snprintf(buf, len, "the ingress certificate has expired");
+		return buf;
+	case ASN_BEFORE_DATE_E:
+		snprintf(buf, len, "the ingress certificate is not valid yet");
+		return buf;
+	default:
+		break;
+	}
+	memset(&h, 0, sizeof(h));
+	if (wolfSSL_get_alert_history(ss->ssl, &h) == WOLFSSL_SUCCESS) {
+		const char *what = NULL;
+
+		switch (h.last_rx.code) {
+		case bad_certificate:		what = "bad_certificate"; break;
+		case unsupported_certificate:	what = "unsupported_certificate"; break;
+		case certificate_revoked:	what = "certificate_revoked"; break;
+		case certificate_expired:	what = "certificate_expired"; break;
+		case certificate_unknown:	what = "certificate_unknown"; break;
+		case unknown_ca:		what = "unknown_ca"; break;
+		case access_denied:		what = "access_denied"; break;
+		case certificate_required:	what = "certificate_required"; break;
+		default:			break;
+		}
+		if (what != NULL) {
+			snprintf(buf, len, "the ingress refused our client "
+			    "certificate (TLS alert %s)", what);
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%s", tls_error(err));
+	return buf;
+}
+
 /* Maps a wolfSSL result to loop interest; 1 = retry later, 0 = fatal. */
 static int
 want(struct session *ss, int ret, int *err)
@@ -671,9 +720,11 @@ do_handshake(struct session *ss)
 	if (r != WOLFSSL_SUCCESS) {
 		if (want(ss, r, &err))
 			return 0;
+		char why[256];
+
 		sess_fail(ss, ECONNREFUSED, &ss->stats->errors_tls,
 		    "TLS handshake with %s failed: %s", t->ingress_host,
-		    tls_error(err));
+		    tls_failure(ss, err, why, sizeof(why)));
 		return -1;
 	}
 	metrics_hist_observe_ms(&t->stats.handshake_seconds, ss->t_connect,
@@ -747,9 +798,16 @@ do_header(struct session *ss)
 		if (r <= 0) {
 			if (want(ss, r, &err))
 				return 0;
-			sess_fail(ss, ECONNRESET, &ss->stats->errors_refused,
+			char why[256];
+
+			/* TLS 1.3 servers judge the client certificate after
+			 * our side of the handshake is done: a refusal shows up
+			 * here, as an alert. */
+			sess_fail(ss, ECONNRESET, err == WOLFSSL_ERROR_ZERO_RETURN ?
+			    &ss->stats->errors_refused : &ss->stats->errors_tls,
 			    "no ConnResponse: %s", err == WOLFSSL_ERROR_ZERO_RETURN ?
-			    "the ingress closed the connection" : tls_error(err));
+			    "the ingress closed the connection" :
+			    tls_failure(ss, err, why, sizeof(why)));
 			return -1;
 		}
 		ss->down.len += (size_t)r;

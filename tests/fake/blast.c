@@ -399,6 +399,9 @@ rate(const char *addr, int conns, int conc)
 	qsort(all, (size_t)n, sizeof(double), cmp_d);
 	printf("conns=%d failed=%d secs=%.3f rate=%.1f p50_ms=%.3f p99_ms=%.3f\n",
 	    n, failed, t, n / t, all[n / 2] * 1e3, all[(n * 99) / 100] * 1e3);
+	free(jobs);
+	free(th);
+	free(all);
 	return failed ? 1 : 0;
 }
 
