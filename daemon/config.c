@@ -90,7 +90,7 @@ struct key {
 
 static const char *const sections[] = {
 	"api", "server", "bound_endpoints", "net", "tls", "limits", "timeouts",
-	"health",
+	"health", "dns",
 };
 #define N_SECTIONS	(sizeof(sections) / sizeof(sections[0]))
 
@@ -137,6 +137,9 @@ static const struct key keys[] = {
 	{ "health", "address", K_ADDR, F(health_address), 0, 0 },
 	/* 0: an ephemeral port (tests). */
 	{ "health", "port", K_PORT, F(health_port), 0, 65535 },
+	{ "dns", "enabled", K_BOOL, F(dns_enabled), 0, 0 },
+	{ "dns", "tcp", K_BOOL, F(dns_tcp), 0, 0 },
+	{ "dns", "ttl", K_DURATION, F(dns_ttl_ms), 1000, DAY_MS },
 };
 #define N_KEYS	(sizeof(keys) / sizeof(keys[0]))
 
@@ -452,6 +455,8 @@ defaults_raw(struct config *cfg)
 	cfg->header_timeout_ms = DEF_TIMEOUT_MS;
 	cfg->health_enabled = 1;
 	cfg->health_port = 8081;
+	cfg->dns_tcp = 1;
+	cfg->dns_ttl_ms = 30000;
 	if (set_str(&cfg->api_url, DEF_API_URL) != 0 ||
 	    set_str(&cfg->health_address, "127.0.0.1") != 0 ||
 	    set_str(&cfg->ingress_endpoint, DEF_INGRESS) != 0 ||
@@ -1492,6 +1497,8 @@ config_log_summary(const struct config *cfg)
 	    fmt_ms(t[3], sizeof(t[3]), cfg->idle_timeout_ms));
 	log_info("config: health: enabled %s, address %s, port %u",
 	    yesno(cfg->health_enabled), cfg->health_address, cfg->health_port);
+	log_info("config: dns: enabled %s, tcp %s, ttl %s", yesno(cfg->dns_enabled),
+	    yesno(cfg->dns_tcp), fmt_ms(t[0], sizeof(t[0]), cfg->dns_ttl_ms));
 	if (cfg->insecure_skip_verify)
 		log_warnx("config: tls.insecure_skip_verify is on: the ingress "
 		    "certificate is NOT verified");

@@ -87,6 +87,11 @@ struct config {
 	char		*health_address;	/* 127.0.0.1; IPv4/IPv6 or "localhost" */
 	uint16_t	 health_port;		/* 8081; 0: ephemeral */
 
+	/* dns: the responder inside the stack, at subnet + 2 */
+	int		 dns_enabled;		/* 0 */
+	int		 dns_tcp;		/* 1 */
+	uint32_t	 dns_ttl_ms;		/* 30 s */
+
 	/* pcap (command line only, kept here so the daemon has one struct) */
 	char		*pcap_file;
 	uint64_t	 pcap_max_bytes;	/* 0: unlimited */

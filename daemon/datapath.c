@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "daemon/datapath.h"
 #include "daemon/log.h"
@@ -17,6 +18,7 @@ struct datapath {
 	tun_t		*tun;
 	tun_pcap_t	*pcap;
 	netstack_t	*stack;
+	stack_dns_t	*dns;
 	loop_timer_t	 pcap_timer;
 	dp_open_back_cb	 open_back;
 	void		*arg;
@@ -136,6 +138,49 @@ dp_readable(loop_t *loop, int fd, int events, void *arg)
 	}
 }
 
+/* DNS: exact host names of the endpoint table (case-insensitive).  Names
+ * under a wildcard endpoint are managed but get no address yet (NODATA):
+ * allocating per-name addresses is not built (docs/dns.md). */
+struct dns_q {
+	const char	*name;
+	uint32_t	 addr;
+	int		 found, wildcard;
+};
+
+static void
+dns_match(struct endpoint *e, void *arg)
+{
+	struct dns_q *q = arg;
+	size_t nl, hl;
+
+	if (strcasecmp(e->hostname, q->name) == 0) {
+		q->found = 1;
+		q->addr = e->addr;
+		return;
+	}
+	if (e->hostname[0] == '*' && e->hostname[1] == '.') {
+		nl = strlen(q->name);
+		hl = strlen(e->hostname + 1);
+		if (nl > hl && strcasecmp(q->name + nl - hl, e->hostname + 1) == 0)
+			q->wildcard = 1;
+	}
+}
+
+static int
+dp_dns_resolve(void *arg, const char *qname, uint32_t *addr)
+{
+	datapath_t *dp = arg;
+	struct dns_q q = { qname, 0, 0, 0 };
+
+	eptable_foreach(dp->eps, dns_match, &q);
+	if (q.found) {
+		if (addr != NULL)
+			*addr = q.addr;
+		return 1;
+	}
+	return q.wildcard ? 0 : -1;
+}
+
 static int64_t
 dp_hook(loop_t *loop, void *arg)
 {
@@ -202,6 +247,21 @@ dp_new(loop_t *loop, const struct config *cfg, eptable_t *eps,
 		log_warn("datapath: lwIP stack");
 		goto fail;
 	}
+	if (cfg->dns_enabled) {
+		struct stack_dns_params dns = {
+			.addr = 0, .resolve = dp_dns_resolve, .arg = dp,
+			.ttl = cfg->dns_ttl_ms / 1000, .tcp = cfg->dns_tcp,
+		};
+
+		if ((dp->dns = stack_dns_new(dp->stack, &dns)) == NULL) {
+			log_warn("datapath: DNS responder");
+			goto fail;
+		}
+		log_info("dns: answering for the endpoints' names at "
+		    "%u.%u.%u.%u:53", (dp->gateway + 1) >> 24,
+		    ((dp->gateway + 1) >> 16) & 0xff, ((dp->gateway + 1) >> 8) & 0xff,
+		    (dp->gateway + 1) & 0xff);
+	}
 	if ((errno = -loop_add_fd(loop, tun_fd(dp->tun), LOOP_READ, dp_readable, dp)) != 0)
 		goto fail;
 	loop_set_hook(loop, dp_hook, dp);
@@ -221,6 +281,7 @@ dp_free(datapath_t *dp)
 	loop_set_hook(dp->loop, NULL, NULL);
 	if (dp->tun != NULL)
 		loop_del_fd(dp->loop, tun_fd(dp->tun));
+	stack_dns_free(dp->dns);
 	stack_free(dp->stack);
 	if (dp->pcap != NULL) {
 		loop_timer_stop(dp->loop, &dp->pcap_timer);

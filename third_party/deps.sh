@@ -7,7 +7,7 @@ set -eu
 pkgs="build-essential pkg-config dpkg-dev xz-utils ca-certificates autoconf automake libtool
 libcurl4-openssl-dev libyaml-dev libcjson-dev libcmocka-dev
 openssl libssl-dev curl iproute2 tshark tcpdump netcat-openbsd
-clang python3 procps psmisc util-linux file iputils-ping bc python3-prometheus-client groff man-db"
+clang python3 procps psmisc util-linux file iputils-ping bc python3-prometheus-client groff man-db bind9-dnsutils"
 
 srclist=/etc/apt/sources.list.d/ngrokd-trixie-src.sources
 need_update=0

@@ -117,6 +117,7 @@ main(int argc, char *argv[])
 		{ "pool", required_argument, NULL, 'P' },
 		{ "endpoint", required_argument, NULL, 'e' },
 		{ "debug", no_argument, NULL, 'D' },
+		{ "dns", no_argument, NULL, 'N' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct tunnel_params tp = { 0 };
@@ -146,6 +147,7 @@ main(int argc, char *argv[])
 		case 'R': tp.session_resumption = 0; break;
 		case 'P': tp.pool_size = (uint32_t)atoi(optarg); break;
 		case 'D': log_set_level(LOG_LVL_DEBUG); break;
+		case 'N': cfg.dns_enabled = 1; break;
 		case 's':
 			if (config_parse_cidr(optarg, &cfg.subnet_addr,
 			    &cfg.subnet_prefix) != 0)
