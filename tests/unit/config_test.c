@@ -131,6 +131,9 @@ assert_defaults(const struct config *c)
 	assert_int_equal(c->health_enabled, 1);
 	assert_string_equal(c->health_address, "127.0.0.1");
 	assert_int_equal(c->health_port, 8081);
+	assert_int_equal(c->dns_enabled, 0);
+	assert_int_equal(c->dns_tcp, 1);
+	assert_int_equal(c->dns_ttl_ms, 30000);
 	assert_null(c->pcap_file);
 	assert_int_equal(c->pcap_max_bytes, 0);
 }
@@ -218,6 +221,10 @@ static const char full_yaml[] =
     "  handshake: 2s\n"
     "  header: 5\n"
     "  idle: 1h\n"
+    "dns:\n"
+    "  enabled: true\n"
+    "  tcp: false\n"
+    "  ttl: 5m\n"
     "health:\n"
     "  enabled: false\n"
     "  address: \"::1\"\n"
@@ -277,6 +284,9 @@ test_full_file(void **state)
 	assert_int_equal(c.health_enabled, 0);
 	assert_string_equal(c.health_address, "::1");
 	assert_int_equal(c.health_port, 9101);
+	assert_int_equal(c.dns_enabled, 1);
+	assert_int_equal(c.dns_tcp, 0);
+	assert_int_equal(c.dns_ttl_ms, 300000);
 	config_free(&c);
 }
 
@@ -688,7 +698,7 @@ test_summary(void **state)
 	assert_non_null(strstr(out, "connect 500ms, handshake 2s, header 5s, "
 	    "idle 1h"));
 	/* One line per section, then the insecure_skip_verify warning. */
-	assert_int_equal(count_lines(out), 10);
+	assert_int_equal(count_lines(out), 11);
 	assert_non_null(strstr(out, "NOT verified"));
 	config_free(&c);
 
@@ -697,7 +707,8 @@ test_summary(void **state)
 	assert_non_null(strstr(out, "key (not set)"));
 	assert_non_null(strstr(out, "file (built-in defaults)"));
 	assert_non_null(strstr(out, "idle none"));
-	assert_int_equal(count_lines(out), 9);
+	assert_non_null(strstr(out, "dns: enabled no, tcp yes, ttl 30s"));
+	assert_int_equal(count_lines(out), 10);
 	config_free(&c);
 
 	setenv("NGROK_API_KEY", SECRET, 1);
