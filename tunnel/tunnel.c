@@ -628,8 +628,8 @@ tls_failure(struct session *ss, int err, char *buf, size_t len)
 		    "in the system store or tls.ca_file signed it)");
 		return buf;
 	case DOMAIN_NAME_MISMATCH:
-		snprintf(buf, len, "the ingress certificate is not valid for %s",
-		    ss->t->ingress_host);
+		snprintf(buf, len, "the ingress certificate's names do not "
+		    "include %s", ss->t->ingress_host);
 		return buf;
 	case ASN_AFTER_DATE_E:
 		snprintf(buf, len, "the ingress certificate has expired");
