@@ -27,11 +27,12 @@ notok() {
 }
 
 check() {
-	what=$1; shift
-	if out=$("$@" 2>&1); then
+	local what=$1 _out
+	shift
+	if _out=$("$@" 2>&1); then
 		ok "$what"
 	else
-		notok "$what" "$(printf '%s' "$out" | tail -5)"
+		notok "$what" "$(printf '%s' "$_out" | tail -5)"
 	fi
 }
 
