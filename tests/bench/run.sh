@@ -55,7 +55,8 @@ wait_for 5 grep -q listening $T/bs.out
 BP=$(awk '{print $2}' $T/bs.out)
 ip netns exec $NS $B/tests/fake/ingress --listen 127.0.0.1:0 --cert $T/pki/ingress.pem \
 	--key $T/pki/ingress.key --client-ca $T/pki/client-ca.pem \
-	--route my-api.test:80=127.0.0.1:$BP > $T/ing.out 2>$T/ing.err &
+	--route my-api.test:80=127.0.0.1:$BP --route lo-api.test:8080=127.0.0.1:$BP \
+	> $T/ing.out 2>$T/ing.err &
 _pids="$_pids $!"
 wait_for 5 grep -q listening $T/ing.out
 IP=$(awk '{print $2}' $T/ing.out)
@@ -131,6 +132,21 @@ for conc in 1 32; do
 		"$(echo "$line" | field rate)" "$(echo "$line" | field p50_ms)" \
 		"$(echo "$line" | field p99_ms)" -
 done
+printf '\n== fronts: the loopback fallback (kernel listeners on 127.0.0.x) beside the TUN front ==\n'
+printf '%-10s %10s %10s %12s %12s\n' front up down conn/s-c1 conn/s-c32
+front_run() {	# front_run NAME ADDR [harness args]
+	name=$1 addr=$2; shift 2
+	harness 16040 "$@" --endpoint lo-api.test:8080=127.0.0.9
+	up=$(ip netns exec $NS $B/tests/fake/blast client $addr up $BYTES | field gbps)
+	down=$(ip netns exec $NS $B/tests/fake/blast client $addr down $BYTES | field gbps)
+	r1=$(ip netns exec $NS $B/tests/fake/blast rate $addr $CONNS 1 | field rate)
+	r32=$(ip netns exec $NS $B/tests/fake/blast rate $addr $CONNS 32 | field rate)
+	printf '%-10s %9sG %9sG %12s %12s\n' "$name" "$up" "$down" "$r1" "$r32"
+	stop_harness
+}
+front_run tun 10.107.0.3:80
+front_run loopback 127.0.0.9:8080 --loopback
+
 printf '\nTLS handshake CPU in ngrokd (thread CPU time inside wolfSSL_connect, syscalls included):\n'
 printf '  full %s us, resumed %s us: resumed is %sx cheaper\n' "$hs_full" "$hs_resumed" \
 	"$(ratio "$hs_full" "$hs_resumed")"

@@ -8,6 +8,8 @@
  *              [--max-streams N] [--header-timeout MS] [--idle-timeout MS]
  *              --endpoint HOST:PORT=ADDR ...
  *
+ * --loopback serves the endpoints through the fallback front (kernel
+ * listeners on their 127.0.0.x addresses) instead of a TUN device.
  * Prints "ready DEV" once the device is up; SIGUSR1 prints the counters
  * ("stats active=.. total=.. rst_unalloc=.. rst_limit=.. streams=..
  * sessions=.."); SIGTERM exits 0 after tearing everything down.
@@ -22,6 +24,7 @@
 
 #include "daemon/config.h"
 #include "daemon/datapath.h"
+#include "daemon/lofront.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
 #include "discovery/discovery.h"
@@ -77,7 +80,9 @@ print_stats(datapath_t *dp, tunnel_t *t)
 	struct tun_stats ts;
 	struct tunnel_stats tt;
 
-	dp_get_stats(dp, &st, &ts);
+	memset(&st, 0, sizeof(st));
+	if (dp != NULL)
+		dp_get_stats(dp, &st, &ts);
 	tunnel_get_stats(t, &tt);
 	printf("stats active=%llu total=%llu rst_unalloc=%llu rst_limit=%llu "
 	    "sessions=%llu full=%llu resumed=%llu errors=%llu "
@@ -118,6 +123,7 @@ main(int argc, char *argv[])
 		{ "endpoint", required_argument, NULL, 'e' },
 		{ "debug", no_argument, NULL, 'D' },
 		{ "dns", no_argument, NULL, 'N' },
+		{ "loopback", no_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct tunnel_params tp = { 0 };
@@ -125,8 +131,9 @@ main(int argc, char *argv[])
 	struct config cfg;
 	struct sigaction sa;
 	eptable_t *eps;
-	datapath_t *dp;
-	int ch;
+	datapath_t *dp = NULL;
+	lofront_t *lf = NULL;
+	int ch, loopback = 0;
 
 	log_init("dp_harness", 1, LOG_LVL_INFO);
 	if (config_defaults(&cfg) != 0 || (eps = eptable_new()) == NULL)
@@ -148,6 +155,7 @@ main(int argc, char *argv[])
 		case 'P': tp.pool_size = (uint32_t)atoi(optarg); break;
 		case 'D': log_set_level(LOG_LVL_DEBUG); break;
 		case 'N': cfg.dns_enabled = 1; break;
+		case 'L': loopback = 1; break;
 		case 's':
 			if (config_parse_cidr(optarg, &cfg.subnet_addr,
 			    &cfg.subnet_prefix) != 0)
@@ -182,9 +190,19 @@ main(int argc, char *argv[])
 	signal(SIGPIPE, SIG_IGN);
 	if ((h.tunnel = tunnel_new(the_loop, &tp)) == NULL)
 		fatalx("tunnel_new failed");
-	if ((dp = dp_new(the_loop, &cfg, eps, open_back, &h)) == NULL)
-		fatalx("dp_new: %s", strerror(errno));
-	printf("ready %s\n", dp_device_name(dp));
+	if (loopback) {
+		/* The fallback front: kernel listeners on the endpoints' own
+		 * (127.0.0.x) addresses. */
+		if ((lf = lofront_new(the_loop, &cfg, eps, LOFRONT_VIRTUAL,
+		    open_back, &h)) == NULL)
+			fatalx("lofront_new: %s", strerror(errno));
+		lofront_sync(lf);
+		printf("ready loopback\n");
+	} else {
+		if ((dp = dp_new(the_loop, &cfg, eps, open_back, &h)) == NULL)
+			fatalx("dp_new: %s", strerror(errno));
+		printf("ready %s\n", dp_device_name(dp));
+	}
 	fflush(stdout);
 	while (!stop) {
 		if (loop_once(the_loop, -1) < 0)
@@ -194,6 +212,7 @@ main(int argc, char *argv[])
 			print_stats(dp, h.tunnel);
 		}
 	}
+	lofront_free(lf);
 	dp_free(dp);
 	tunnel_free(h.tunnel);
 	eptable_free(eps);
