@@ -181,7 +181,7 @@ test-build: all $(UNIT_BINS) $(FAKE_BINS)
 test: test-build
 	$(Q)OUT=$(OUT) sh tests/run.sh $(TESTS)
 
-bench: all $(FAKE_BINS) $(BENCH_BINS)
+bench: all $(FAKE_BINS) $(BENCH_BINS) $(UNIT_BINS)
 	$(Q)OUT=$(OUT) bash tests/bench/run.sh
 
 run: all

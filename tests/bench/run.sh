@@ -147,6 +147,10 @@ front_run() {	# front_run NAME ADDR [harness args]
 front_run tun 10.107.0.3:80
 front_run loopback 127.0.0.9:8080 --loopback
 
+printf '\n== discovery with 10,000 endpoints ==\n'
+CMOCKA_MESSAGE_OUTPUT=TAP $B/tests/unit/disc_reconcile_test | sed -n 's/^# reconcile/reconcile/p'
+CMOCKA_MESSAGE_OUTPUT=TAP $B/tests/unit/disc_hosts_test | sed -n 's/^# hosts/hosts-file/p'
+
 printf '\nTLS handshake CPU in ngrokd (thread CPU time inside wolfSSL_connect, syscalls included):\n'
 printf '  full %s us, resumed %s us: resumed is %sx cheaper\n' "$hs_full" "$hs_resumed" \
 	"$(ratio "$hs_full" "$hs_resumed")"
