@@ -15,7 +15,9 @@
 #include <sys/time.h>
 #include <sys/un.h>
 
+#include "control/check.h"
 #include "control/control.h"
+#include "daemon/log.h"
 
 #ifndef NGROKD_VERSION
 #define NGROKD_VERSION "unknown"
@@ -27,6 +29,8 @@
 
 struct opts {
 	const char	*socket;
+	int		 socket_set;	/* --socket or NGROKD_SOCKET given */
+	const char	*config;	/* --config (check only) */
 	int		 json;
 	int		 timeout_s;
 	const char	*cmd;
@@ -40,14 +44,15 @@ static const struct {
 } commands[] = {
 	{ "status", 0, 0 }, { "list", 0, 0 }, { "health", 0, 0 },
 	{ "version", 0, 0 }, { "set-api-key", 0, 1 }, { "refresh-cert", 0, 0 },
-	{ "deregister", 0, 0 },
+	{ "deregister", 0, 0 }, { "check", 0, 1 },
 };
 
 static void
 usage(FILE *f)
 {
 	fprintf(f,
-"usage: ngrokctl [--socket PATH] [--json] [--timeout SECS] COMMAND [ARGS]\n"
+"usage: ngrokctl [--socket PATH] [--config FILE] [--json] [--timeout SECS]\n"
+"                COMMAND [ARGS]\n"
 "\n"
 "commands:\n"
 "  status             registration, ingress, API health, data path, uptime\n"
@@ -59,11 +64,17 @@ usage(FILE *f)
 "                     but lands in shell history\n"
 "  refresh-cert       renew the client certificate now\n"
 "  deregister         remove this machine's operator from ngrok\n"
+"  check [HOST]       self-test as root: daemon and API, client certificate,\n"
+"                     TLS to the ingress, a ConnRequest per endpoint (or for\n"
+"                     HOST only); one ok/FAILED line per step\n"
 "\n"
 "options:\n"
 "  --socket PATH      control socket (default $NGROKD_SOCKET or %s)\n"
+"  --config FILE      the daemon's configuration, for check (default\n"
+"                     " CTL_CHECK_DEFAULT_CONFIG ")\n"
 "  --json             print the daemon's raw JSON reply\n"
-"  --timeout SECS     give up after SECS seconds (default 10)\n"
+"  --timeout SECS     give up after SECS seconds (default 10; for check:\n"
+"                     per step)\n"
 "  -h, --help         this text\n"
 "\n"
 "exit status: 0 ok, 1 command failed or refused, 2 usage or connection error\n",
@@ -86,7 +97,8 @@ parse_opts(int argc, char *argv[], struct opts *o)
 	size_t k;
 
 	o->socket = getenv("NGROKD_SOCKET");
-	if (o->socket == NULL || *o->socket == '\0')
+	o->socket_set = o->socket != NULL && *o->socket != '\0';
+	if (!o->socket_set)
 		o->socket = CTL_DEFAULT_SOCKET;
 	o->timeout_s = 10;
 	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
@@ -97,8 +109,14 @@ parse_opts(int argc, char *argv[], struct opts *o)
 			o->json = 1;
 		} else if (strcmp(argv[i], "--socket") == 0 && i + 1 < argc) {
 			o->socket = argv[++i];
+			o->socket_set = 1;
 		} else if (strncmp(argv[i], "--socket=", 9) == 0) {
 			o->socket = argv[i] + 9;
+			o->socket_set = 1;
+		} else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
+			o->config = argv[++i];
+		} else if (strncmp(argv[i], "--config=", 9) == 0) {
+			o->config = argv[i] + 9;
 		} else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
 			o->timeout_s = atoi(argv[++i]);
 			if (o->timeout_s <= 0 || o->timeout_s > 3600) {
@@ -546,6 +564,26 @@ report(const struct opts *o, cJSON *reply, const char *raw)
 	return print_human(o->cmd, cJSON_GetObjectItemCaseSensitive(reply, "data"));
 }
 
+/* The socket: --socket, else NGROKD_SOCKET, else the config's. */
+static int
+run_check(const struct opts *o)
+{
+	struct ctl_check_opts co = {
+		.socket = o->socket_set ? o->socket : NULL,
+		.config = o->config,
+		.only = o->nargs == 1 ? o->args[0] : NULL,
+		.timeout_s = o->timeout_s,
+	};
+
+	if (o->json) {
+		fprintf(stderr, "ngrokctl: check: --json is not supported\n");
+		return EXIT_USAGE;
+	}
+	/* config_load warns through the log (a key file others can read). */
+	log_init("ngrokctl", 1, LOG_LVL_WARN);
+	return ctl_check_run(&co, stdout) == 0 ? 0 : EXIT_FAILED;
+}
+
 int
 main(int argc, char *argv[])
 {
@@ -559,6 +597,8 @@ main(int argc, char *argv[])
 		fprintf(stderr, "run \"ngrokctl --help\" for usage\n");
 		return EXIT_USAGE;
 	}
+	if (strcmp(o.cmd, "check") == 0)
+		return run_check(&o);
 	if (strcmp(o.cmd, "set-api-key") == 0) {
 		if ((r = get_key(&o, key, sizeof(key))) != 0 || key[0] == '\0') {
 			fprintf(stderr, "ngrokctl: set-api-key: %s\n",

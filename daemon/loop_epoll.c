@@ -22,15 +22,11 @@ struct loop_fd {
 };
 
 struct loop {
+	struct loop_core core;	/* first: see loop_priv.h */
 	int		 epfd;
 	int		 wakefd;
 	struct loop_fd	*fds;		/* indexed by fd */
 	size_t		 nfds;
-	struct loop_timers timers;
-	loop_hook_cb	 hook;
-	void		*hook_arg;
-	uint64_t	 now;
-	volatile sig_atomic_t stop;
 };
 
 loop_t *
@@ -50,7 +46,7 @@ loop_new(void)
 	ev.data.fd = l->wakefd;
 	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wakefd, &ev) == -1)
 		goto fail;
-	l->now = loop_clock_ms();
+	l->core.now = loop_clock_ms();
 	return l;
 fail:
 	saved = errno;
@@ -68,7 +64,7 @@ loop_free(loop_t *l)
 		close(l->wakefd);
 	if (l->epfd != -1)
 		close(l->epfd);
-	loop_timers_free(&l->timers);
+	loop_timers_free(&l->core.timers);
 	free(l->fds);
 	free(l);
 }
@@ -143,37 +139,10 @@ loop_del_fd(loop_t *l, int fd)
 	return 0;
 }
 
-int
-loop_timer_start(loop_t *l, loop_timer_t *t, uint64_t ms)
-{
-	return loop_timers_start(&l->timers, t, loop_clock_ms() + ms);
-}
 
-void
-loop_timer_stop(loop_t *l, loop_timer_t *t)
-{
-	loop_timers_stop(&l->timers, t);
-}
 
-void
-loop_set_hook(loop_t *l, loop_hook_cb cb, void *arg)
-{
-	l->hook = cb;
-	l->hook_arg = arg;
-}
 
-uint64_t
-loop_now(loop_t *l)
-{
-	return l->now;
-}
 
-void
-loop_stop(loop_t *l)
-{
-	l->stop = 1;
-	loop_wakeup(l);
-}
 
 void
 loop_wakeup(loop_t *l)
@@ -186,15 +155,6 @@ loop_wakeup(loop_t *l)
 	(void)r;
 }
 
-static int64_t
-min_timeout(int64_t a, int64_t b)
-{
-	if (a < 0)
-		return b;
-	if (b < 0)
-		return a;
-	return a < b ? a : b;
-}
 
 int
 loop_once(loop_t *l, int64_t max_ms)
@@ -204,20 +164,11 @@ loop_once(loop_t *l, int64_t max_ms)
 	uint64_t drain;
 	int i, n;
 
-	l->now = loop_clock_ms();
-	loop_timers_run(&l->timers, l, l->now);
-	timeout = loop_timers_next(&l->timers, loop_clock_ms());
-	if (l->hook != NULL)
-		timeout = min_timeout(timeout, l->hook(l, l->hook_arg));
-	timeout = min_timeout(timeout, max_ms);
-	if (l->stop)
-		timeout = 0;
-	if (timeout > 60000)
-		timeout = 60000;
+	timeout = loop_core_prepare(l, max_ms);
 	n = epoll_wait(l->epfd, ev, LOOP_MAX_EVENTS, (int)timeout);
 	if (n == -1)
 		return errno == EINTR ? 0 : -errno;
-	l->now = loop_clock_ms();
+	l->core.now = loop_clock_ms();
 	for (i = 0; i < n; i++) {
 		int fd = ev[i].data.fd, events = 0;
 		struct loop_fd *f;
@@ -241,14 +192,3 @@ loop_once(loop_t *l, int64_t max_ms)
 	return n;
 }
 
-int
-loop_run(loop_t *l)
-{
-	int r;
-
-	l->stop = 0;
-	while (!l->stop)
-		if ((r = loop_once(l, -1)) < 0)
-			return r;
-	return 0;
-}

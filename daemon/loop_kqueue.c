@@ -26,14 +26,10 @@ struct loop_fd {
 };
 
 struct loop {
+	struct loop_core core;	/* first: see loop_priv.h */
 	int		 kq;
 	struct loop_fd	*fds;
 	size_t		 nfds;
-	struct loop_timers timers;
-	loop_hook_cb	 hook;
-	void		*hook_arg;
-	uint64_t	 now;
-	volatile sig_atomic_t stop;
 };
 
 loop_t *
@@ -50,7 +46,7 @@ loop_new(void)
 	EV_SET(&kev, WAKE_IDENT, EVFILT_USER, EV_ADD | EV_CLEAR, 0, 0, NULL);
 	if (kevent(l->kq, &kev, 1, NULL, 0, NULL) == -1)
 		goto fail;
-	l->now = loop_clock_ms();
+	l->core.now = loop_clock_ms();
 	return l;
 fail:
 	saved = errno;
@@ -66,7 +62,7 @@ loop_free(loop_t *l)
 		return;
 	if (l->kq > 0)
 		close(l->kq);
-	loop_timers_free(&l->timers);
+	loop_timers_free(&l->core.timers);
 	free(l->fds);
 	free(l);
 }
@@ -149,37 +145,10 @@ loop_del_fd(loop_t *l, int fd)
 	return r;
 }
 
-int
-loop_timer_start(loop_t *l, loop_timer_t *t, uint64_t ms)
-{
-	return loop_timers_start(&l->timers, t, loop_clock_ms() + ms);
-}
 
-void
-loop_timer_stop(loop_t *l, loop_timer_t *t)
-{
-	loop_timers_stop(&l->timers, t);
-}
 
-void
-loop_set_hook(loop_t *l, loop_hook_cb cb, void *arg)
-{
-	l->hook = cb;
-	l->hook_arg = arg;
-}
 
-uint64_t
-loop_now(loop_t *l)
-{
-	return l->now;
-}
 
-void
-loop_stop(loop_t *l)
-{
-	l->stop = 1;
-	loop_wakeup(l);
-}
 
 void
 loop_wakeup(loop_t *l)
@@ -190,15 +159,6 @@ loop_wakeup(loop_t *l)
 	(void)kevent(l->kq, &kev, 1, NULL, 0, NULL);
 }
 
-static int64_t
-min_timeout(int64_t a, int64_t b)
-{
-	if (a < 0)
-		return b;
-	if (b < 0)
-		return a;
-	return a < b ? a : b;
-}
 
 int
 loop_once(loop_t *l, int64_t max_ms)
@@ -208,14 +168,7 @@ loop_once(loop_t *l, int64_t max_ms)
 	int64_t timeout;
 	int i, n;
 
-	l->now = loop_clock_ms();
-	loop_timers_run(&l->timers, l, l->now);
-	timeout = loop_timers_next(&l->timers, loop_clock_ms());
-	if (l->hook != NULL)
-		timeout = min_timeout(timeout, l->hook(l, l->hook_arg));
-	timeout = min_timeout(timeout, max_ms);
-	if (l->stop)
-		timeout = 0;
+	timeout = loop_core_prepare(l, max_ms);
 	if (timeout >= 0) {
 		ts.tv_sec = timeout / 1000;
 		ts.tv_nsec = (timeout % 1000) * 1000000;
@@ -224,7 +177,7 @@ loop_once(loop_t *l, int64_t max_ms)
 	n = kevent(l->kq, NULL, 0, ev, LOOP_MAX_EVENTS, tsp);
 	if (n == -1)
 		return errno == EINTR ? 0 : -errno;
-	l->now = loop_clock_ms();
+	l->core.now = loop_clock_ms();
 	for (i = 0; i < n; i++) {
 		int fd = (int)ev[i].ident, events;
 		struct loop_fd *f;
@@ -243,14 +196,3 @@ loop_once(loop_t *l, int64_t max_ms)
 	return n;
 }
 
-int
-loop_run(loop_t *l)
-{
-	int r;
-
-	l->stop = 0;
-	while (!l->stop)
-		if ((r = loop_once(l, -1)) < 0)
-			return r;
-	return 0;
-}

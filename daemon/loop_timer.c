@@ -144,3 +144,79 @@ loop_timers_free(struct loop_timers *h)
 	h->heap = NULL;
 	h->n = h->cap = 0;
 }
+
+/* --- the backend-independent half of loop.h ------------------------------ */
+
+int
+loop_timer_start(loop_t *l, loop_timer_t *t, uint64_t ms)
+{
+	return loop_timers_start(&LOOP_CORE(l)->timers, t, loop_clock_ms() + ms);
+}
+
+void
+loop_timer_stop(loop_t *l, loop_timer_t *t)
+{
+	loop_timers_stop(&LOOP_CORE(l)->timers, t);
+}
+
+void
+loop_set_hook(loop_t *l, loop_hook_cb cb, void *arg)
+{
+	LOOP_CORE(l)->hook = cb;
+	LOOP_CORE(l)->hook_arg = arg;
+}
+
+uint64_t
+loop_now(loop_t *l)
+{
+	return LOOP_CORE(l)->now;
+}
+
+void
+loop_stop(loop_t *l)
+{
+	LOOP_CORE(l)->stop = 1;
+	loop_wakeup(l);
+}
+
+static int64_t
+min_timeout(int64_t a, int64_t b)
+{
+	if (a < 0)
+		return b;
+	if (b < 0)
+		return a;
+	return a < b ? a : b;
+}
+
+int64_t
+loop_core_prepare(loop_t *l, int64_t max_ms)
+{
+	struct loop_core *c = LOOP_CORE(l);
+	int64_t timeout;
+
+	c->now = loop_clock_ms();
+	loop_timers_run(&c->timers, l, c->now);
+	timeout = loop_timers_next(&c->timers, loop_clock_ms());
+	if (c->hook != NULL)
+		timeout = min_timeout(timeout, c->hook(l, c->hook_arg));
+	timeout = min_timeout(timeout, max_ms);
+	if (c->stop)
+		timeout = 0;
+	/* Wake at least once a minute, whatever the timers say. */
+	if (timeout < 0 || timeout > 60000)
+		timeout = 60000;
+	return timeout;
+}
+
+int
+loop_run(loop_t *l)
+{
+	int r;
+
+	LOOP_CORE(l)->stop = 0;
+	while (!LOOP_CORE(l)->stop)
+		if ((r = loop_once(l, -1)) < 0)
+			return r;
+	return 0;
+}
