@@ -120,6 +120,8 @@ net:
   subnet: 10.107.0.0/16
 tls:
   ca_file: $C/ca.pem
+health:
+  port: 9182
 EOF
 NG_PID=
 NG_N=0
