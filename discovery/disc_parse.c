@@ -468,6 +468,10 @@ disc_resolve_uri(const char *base, const char *uri)
 		 * bearer key to another host. */
 		if (uo != bo || strncasecmp(base, uri, bo) != 0)
 			goto inval;
+		/* "//" after the origin reads as a second authority to some
+		 * URL parsers: refuse it here as for relative URIs. */
+		if (uri[uo] == '/' && uri[uo + 1] == '/')
+			goto inval;
 		return strdup(uri);
 	}
 	if (uri[0] != '/' || uri[1] == '/')

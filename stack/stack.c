@@ -337,12 +337,45 @@ stack_input(netstack_t *st, const void *pkt, size_t len)
 	return 0;
 }
 
+/*
+ * lwIP 2.2.1 asserts in tcp_slowtmr that a pcb whose persist (zero-window
+ * probe) timer runs has unsent data and nothing in flight.  Crafted
+ * segments (found by tests/fuzz/packet_fuzz) can leave the timer running
+ * after the queue emptied; a local program must not be able to abort the
+ * daemon that way.  With nothing left to probe for, the timer has no job:
+ * stop it, as tcp_receive does when the window opens.
+ */
+static void
+persist_guard(void)
+{
+	struct tcp_pcb *pcb;
+
+	for (pcb = tcp_active_pcbs; pcb != NULL; pcb = pcb->next) {
+		if (pcb->persist_backoff == 0)
+			continue;
+		if (pcb->unsent == NULL || pcb->unacked != NULL) {
+			pcb->persist_backoff = 0;
+			pcb->persist_cnt = 0;
+			pcb->persist_probe = 0;
+		}
+	}
+}
+
+void
+stack_tcp_tick(netstack_t *st)
+{
+	(void)st;
+	persist_guard();
+	tcp_tmr();
+}
+
 int64_t
 stack_timers(netstack_t *st)
 {
 	u32_t next;
 
 	(void)st;
+	persist_guard();
 	sys_check_timeouts();
 	next = sys_timeouts_sleeptime();
 	return next == SYS_TIMEOUTS_SLEEPTIME_INFINITE ? -1 : (int64_t)next;

@@ -64,6 +64,9 @@ int	stack_input(netstack_t *st, const void *pkt, size_t len);
 
 /* Runs due lwIP timers; returns ms until the next one (for the loop hook). */
 int64_t	stack_timers(netstack_t *st);
+/* Runs lwIP's TCP timer once, now, with the same guards as stack_timers
+ * (the fuzzer fast-forwards time with it). */
+void	stack_tcp_tick(netstack_t *st);
 
 void	stack_get_stats(const netstack_t *st, struct stack_stats *out);
 

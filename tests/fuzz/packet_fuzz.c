@@ -460,7 +460,7 @@ op_timers(struct run *r, struct in *in)
 
 	(void)get8(in, &n);
 	for (i = 0; i <= (n & 7); i++)
-		tcp_tmr();
+		stack_tcp_tick(r->st);
 	(void)stack_timers(r->st);
 }
 
