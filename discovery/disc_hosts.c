@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "daemon/log.h"
 #include "discovery/disc_priv.h"
 
 struct buf {
@@ -197,6 +198,7 @@ disc_hosts_update(const char *path, const struct disc_hosts_ent *ents,
 	if (r == -ENOENT) {
 		if (n == 0)
 			return 0;
+		log_warnx("disc: hosts file %s was missing; creating it", path);
 		r = 0;
 	}
 	if (r != 0) {
