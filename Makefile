@@ -199,3 +199,4 @@ distclean:
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 include install.mk
+include soak.mk
