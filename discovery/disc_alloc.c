@@ -335,7 +335,9 @@ disc_alloc_restore(disc_alloc_t *a, const char *host, uint32_t addr,
 		a->nactive++;
 	else
 		q_append(a, e);
-	if (addr >= a->next_fresh)
+	/* next_fresh 0 means the range is used up: a lower address restored
+	 * later must not move it back (the result would depend on order). */
+	if (a->next_fresh != 0 && addr >= a->next_fresh)
 		a->next_fresh = addr == a->last ? 0 : addr + 1;
 	return 0;
 }
