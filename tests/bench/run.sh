@@ -10,7 +10,7 @@
 #   ngrokd         client -> TUN -> lwIP -> wolfSSL -> fake ingress -> backend
 #
 # BENCH_BYTES (default 1 GB) per transfer; BENCH_CONNS (default 2000) for
-# the connection-rate runs.
+# the connection-rate runs; BENCH_ONLY=datapath stops after the data path.
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
@@ -62,8 +62,8 @@ wait_for 5 grep -q listening $T/ing.out
 IP=$(awk '{print $2}' $T/ing.out)
 TLS="--tls $T/pki/client.pem $T/pki/client.key $T/pki/ca.pem ingress.test my-api.test 80"
 direct() { ip netns exec $NS $B/tests/fake/blast client 127.0.0.1:$IP $1 $BYTES $TLS | field gbps; }
-direct_up=$(direct up)
-direct_down=$(direct down)
+[ "${BENCH_ONLY:-}" = datapath ] || direct_up=$(direct up)
+[ "${BENCH_ONLY:-}" = datapath ] || direct_down=$(direct down)
 
 harness() {	# harness MTU [args]: starts dp_harness, sets HP
 	mtu=$1; shift
@@ -84,23 +84,28 @@ through() {	# through up|down: prints "gbps cpu_s_per_gb"
 	echo "$g $(echo "scale=3; ($c1 - $c0) / ($BYTES / 1000000000)" | bc)"
 }
 
-printf '\n== data path: single stream through ngrokd vs kernel veth ==\n'
+printf '\n== data path: app -> TUN -> lwIP -> back (in-process sink, no TLS), single stream, vs kernel veth ==\n'
 printf '%-8s %-5s %10s %10s %7s %12s\n' mtu dir ngrokd veth ratio cpu-s/GB
 for mtu in 1500 16040; do
-	harness $mtu
+	harness $mtu --sink
 	for dir in up down; do
 		set -- $(through $dir)
 		eval "v=\$veth_${dir}_$mtu"
 		printf '%-8s %-5s %9sG %9sG %6sx %12s\n' $mtu $dir "$1" "$v" "$(ratio "${1:-0}" "$v")" "$2"
-		eval "ng_${dir}_$mtu=$1"
 	done
 	stop_harness
 done
+[ "${BENCH_ONLY:-}" = datapath ] && exit 0
 
-printf '\n== tunnel: single stream through ngrokd vs TLS straight to the ingress (MTU 16040) ==\n'
-printf '%-5s %10s %10s %7s\n' dir ngrokd direct ratio
-printf '%-5s %9sG %9sG %6sx\n' up "$ng_up_16040" "$direct_up" "$(ratio "$ng_up_16040" "$direct_up")"
-printf '%-5s %9sG %9sG %6sx\n' down "$ng_down_16040" "$direct_down" "$(ratio "$ng_down_16040" "$direct_down")"
+printf '\n== tunnel: single stream through ngrokd (TUN, lwIP, wolfSSL, ingress) vs TLS straight to the ingress (MTU 16040) ==\n'
+printf '%-5s %10s %10s %7s %12s\n' dir ngrokd direct ratio cpu-s/GB
+harness 16040
+for dir in up down; do
+	set -- $(through $dir)
+	eval "d=\$direct_$dir"
+	printf '%-5s %9sG %9sG %6sx %12s\n' $dir "$1" "$d" "$(ratio "${1:-0}" "$d")" "$2"
+done
+stop_harness
 
 printf '\n== new connections: %s connections, 1-byte reply, time to first byte ==\n' "$CONNS"
 printf '%-22s %5s %10s %9s %9s %14s\n' path conc conn/s p50_ms p99_ms ngrokd-cpu-ms/conn

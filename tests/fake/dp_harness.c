@@ -10,6 +10,9 @@
  *
  * --loopback serves the endpoints through the fallback front (kernel
  * listeners on their 127.0.0.x addresses) instead of a TUN device.
+ * --sink replaces the tunnel by an in-process back that speaks blast's
+ * server protocol (blast.c: 'U' count, 'D' count, 'E'), so make bench can
+ * measure app -> TUN -> lwIP -> back without TLS or a second socket.
  * Prints "ready DEV" once the device is up; SIGUSR1 prints the counters
  * ("stats active=.. total=.. rst_unalloc=.. rst_limit=.. streams=..
  * sessions=.."); SIGTERM exits 0 after tearing everything down.
@@ -45,13 +48,151 @@ on_sig(int sig)
 
 struct harness {
 	tunnel_t	*tunnel;
+	int		 sink;
 };
+
+/* --- the sink back: blast's server protocol inside the process ----------- */
+
+#define SINK_CHUNK	(256 * 1024)
+
+struct sink {
+	stream_t	*s;
+	uint8_t		 cmd[9];
+	size_t		 have;		/* bytes of cmd read */
+	uint64_t	 count, done;
+	int		 replying;	/* 'U': the 8-byte count is being sent */
+	int		 detached;
+};
+
+static const uint8_t sink_zeros[SINK_CHUNK];
+
+static void
+sink_put64(uint8_t *p, uint64_t v)
+{
+	int i;
+
+	for (i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (uint8_t)v;
+}
+
+static void
+sink_finish(struct sink *k)
+{
+	if (k->detached)
+		return;
+	k->detached = 1;
+	stream_shutdown(k->s, STREAM_BACK);
+	stream_detach(k->s, STREAM_BACK);
+	free(k);
+}
+
+/* Sends what is owed ('D' data or the 'U' answer) until the front is full. */
+static void
+sink_pump(struct sink *k)
+{
+	uint8_t ans[8];
+	ssize_t n;
+
+	if (k->replying) {
+		sink_put64(ans, k->done);
+		if (stream_send(k->s, STREAM_BACK, ans, 8) == 8)
+			sink_finish(k);
+		return;
+	}
+	if (k->have < 9 || k->cmd[0] != 'D')
+		return;
+	while (k->done < k->count) {
+		size_t want = k->count - k->done < SINK_CHUNK ?
+		    (size_t)(k->count - k->done) : SINK_CHUNK;
+
+		if ((n = stream_send(k->s, STREAM_BACK, sink_zeros, want)) <= 0)
+			return;	/* the front resumes us */
+		k->done += (uint64_t)n;
+	}
+	sink_finish(k);
+}
+
+static ssize_t
+sink_send(void *self, const void *buf, size_t len)
+{
+	struct sink *k = self;
+	const uint8_t *p = buf;
+	size_t used = 0, n;
+
+	while (k->have < 9 && used < len)
+		k->cmd[k->have++] = p[used++];
+	if (k->have < 9)
+		return (ssize_t)used;
+	if (used > 0) {		/* the command completed in this call */
+		for (n = 1; n < 9; n++)
+			k->count = k->count << 8 | k->cmd[n];
+	}
+	if (k->cmd[0] == 'U') {
+		n = len - used;
+		k->done += n;
+		if (k->done >= k->count && !k->replying) {
+			k->replying = 1;
+			sink_pump(k);
+		}
+		return (ssize_t)len;
+	}
+	if (k->cmd[0] == 'D' && used > 0)
+		sink_pump(k);
+	return (ssize_t)len;	/* anything after a 'D' is ignored */
+}
+
+static void
+sink_resume(void *self)
+{
+	sink_pump(self);
+}
+
+static void
+sink_shutdown(void *self)
+{
+	struct sink *k = self;
+
+	if (k->cmd[0] != 'D' || k->have < 9)
+		sink_finish(k);
+}
+
+static void
+sink_abort(void *self, int err)
+{
+	struct sink *k = self;
+
+	(void)err;
+	k->detached = 1;
+	stream_detach(k->s, STREAM_BACK);
+	free(k);
+}
+
+static const struct stream_ops sink_ops = {
+	.send = sink_send,
+	.resume = sink_resume,
+	.shutdown = sink_shutdown,
+	.abort = sink_abort,
+};
+
+static int
+sink_open(stream_t *s)
+{
+	struct sink *k = calloc(1, sizeof(*k));
+
+	if (k == NULL)
+		return -ENOMEM;
+	k->s = s;
+	stream_attach_back(s, &sink_ops, k);
+	return 0;
+}
 
 static int
 open_back(void *arg, stream_t *s, struct endpoint *ep)
 {
 	struct harness *h = arg;
 
+	if (h->sink)
+		return sink_open(s);
 	return tunnel_open(h->tunnel, s, ep->hostname, ep->port, ep->id, &ep->stats);
 }
 
@@ -81,9 +222,11 @@ print_stats(datapath_t *dp, tunnel_t *t)
 	struct tunnel_stats tt;
 
 	memset(&st, 0, sizeof(st));
+	memset(&tt, 0, sizeof(tt));
 	if (dp != NULL)
 		dp_get_stats(dp, &st, &ts);
-	tunnel_get_stats(t, &tt);
+	if (t != NULL)
+		tunnel_get_stats(t, &tt);
 	printf("stats active=%llu total=%llu rst_unalloc=%llu rst_limit=%llu "
 	    "sessions=%llu full=%llu resumed=%llu errors=%llu "
 	    "hs_cpu_us_full=%llu hs_cpu_us_resumed=%llu\n",
@@ -124,6 +267,7 @@ main(int argc, char *argv[])
 		{ "debug", no_argument, NULL, 'D' },
 		{ "dns", no_argument, NULL, 'N' },
 		{ "loopback", no_argument, NULL, 'L' },
+		{ "sink", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct tunnel_params tp = { 0 };
@@ -156,6 +300,7 @@ main(int argc, char *argv[])
 		case 'D': log_set_level(LOG_LVL_DEBUG); break;
 		case 'N': cfg.dns_enabled = 1; break;
 		case 'L': loopback = 1; break;
+		case 'S': h.sink = 1; break;
 		case 's':
 			if (config_parse_cidr(optarg, &cfg.subnet_addr,
 			    &cfg.subnet_prefix) != 0)
@@ -178,8 +323,9 @@ main(int argc, char *argv[])
 			return 2;
 		}
 	}
-	if (tp.ingress == NULL || tp.client_cert == NULL || tp.client_key == NULL)
-		fatalx("--ingress, --cert and --key are required");
+	if (!h.sink && (tp.ingress == NULL || tp.client_cert == NULL ||
+	    tp.client_key == NULL))
+		fatalx("--ingress, --cert and --key are required (or --sink)");
 	if ((the_loop = loop_new()) == NULL)
 		fatal("loop_new");
 	memset(&sa, 0, sizeof(sa));
@@ -188,7 +334,7 @@ main(int argc, char *argv[])
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGUSR1, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if ((h.tunnel = tunnel_new(the_loop, &tp)) == NULL)
+	if (!h.sink && (h.tunnel = tunnel_new(the_loop, &tp)) == NULL)
 		fatalx("tunnel_new failed");
 	if (loopback) {
 		/* The fallback front: kernel listeners on the endpoints' own
