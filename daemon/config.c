@@ -118,6 +118,7 @@ static const struct key keys[] = {
 	{ "net", "start_port", K_PORT, F(start_port), 1, 65535 },
 	{ "net", "overrides", K_OVERRIDES, F(overrides), 0, 0 },
 	{ "net", "mtu", K_UINT, F(mtu), 576, 65535 },
+	{ "net", "offload", K_BOOL, F(offload), 0, 0 },
 	{ "net", "mode", K_MODE, F(mode), 0, 0 },
 	{ "tls", "ca_file", K_PATH, F(ca_file), 0, 0 },
 	{ "tls", "insecure_skip_verify", K_BOOL, F(insecure_skip_verify), 0,
@@ -446,6 +447,7 @@ defaults_raw(struct config *cfg)
 	cfg->subnet_prefix = DEF_SUBNET_PREFIX;
 	cfg->start_port = DEF_START_PORT;
 	cfg->mtu = DEF_MTU;
+	cfg->offload = 1;
 	cfg->mode = NET_MODE_AUTO;
 	cfg->session_resumption = 1;
 	cfg->max_streams = DEF_MAX_STREAMS;
@@ -1478,10 +1480,11 @@ config_log_summary(const struct config *cfg)
 	in.s_addr = htonl(cfg->subnet_addr);
 	inet_ntop(AF_INET, &in, sub, sizeof(sub));
 	log_info("config: net: mode %s, interface_name %s, subnet %s/%u, "
-	    "listen_interface %s, start_port %u, overrides %zu, mtu %u",
+	    "listen_interface %s, start_port %u, overrides %zu, mtu %u, "
+	    "offload %s",
 	    config_net_mode_name(cfg->mode), cfg->interface_name, sub,
 	    cfg->subnet_prefix, cfg->listen_interface, cfg->start_port,
-	    cfg->n_overrides, cfg->mtu);
+	    cfg->n_overrides, cfg->mtu, yesno(cfg->offload));
 	log_info("config: tls: ca_file %s, insecure_skip_verify %s, "
 	    "session_resumption %s, pool_size %u",
 	    cfg->ca_file != NULL ? cfg->ca_file : "(system roots)",

@@ -64,6 +64,7 @@ struct config {
 	struct cfg_override overrides[CFG_MAX_OVERRIDES];
 	size_t		 n_overrides;
 	uint32_t	 mtu;			/* 16040; 576..65535 */
+	int		 offload;		/* 1: TSO/checksum offload on the TUN device */
 	enum net_mode	 mode;			/* auto */
 
 	/* tls */

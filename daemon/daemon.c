@@ -110,6 +110,7 @@ reload(struct daemon *d)
 	log_set_format((enum log_format)ncfg.log_format);
 	if (strcmp(ncfg.interface_name, d->cfg.interface_name) != 0 ||
 	    ncfg.subnet_addr != d->cfg.subnet_addr || ncfg.mtu != d->cfg.mtu ||
+	    ncfg.offload != d->cfg.offload ||
 	    ncfg.mode != d->cfg.mode ||
 	    strcmp(ncfg.listen_interface, d->cfg.listen_interface) != 0 ||
 	    ncfg.start_port != d->cfg.start_port)

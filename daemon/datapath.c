@@ -26,18 +26,20 @@ struct datapath {
 	struct tun_params tp;
 	char		 name[32];
 	char		 down[160];	/* why the device is gone; "" when up */
-	uint8_t		 buf[65536];
 };
 
 static void dp_readable(loop_t *loop, int fd, int events, void *arg);
 
 static int
-dp_output(void *arg, const void *pkt, size_t len)
+dp_output(void *arg, const void *pkt, size_t len, int partial,
+    uint16_t gso_size)
 {
 	datapath_t *dp = arg;
 
 	if (dp->tun == NULL)
 		return -ENODEV;
+	if (partial)
+		return tun_write_tcp(dp->tun, pkt, len, gso_size);
 	return tun_write(dp->tun, pkt, len);
 }
 
@@ -118,6 +120,7 @@ static void
 dp_readable(loop_t *loop, int fd, int events, void *arg)
 {
 	datapath_t *dp = arg;
+	void *buf;
 	ssize_t n;
 	int i;
 
@@ -125,7 +128,9 @@ dp_readable(loop_t *loop, int fd, int events, void *arg)
 	(void)fd;
 	(void)events;
 	for (i = 0; i < DP_BATCH; i++) {
-		n = tun_read(dp->tun, dp->buf, sizeof(dp->buf));
+		if ((buf = stack_rx_buf(dp->stack)) == NULL)
+			return;		/* out of memory: the kernel queues */
+		n = tun_read(dp->tun, buf, STACK_RX_MAX);
 		if (n == -EAGAIN)
 			return;
 		if (n == -EINTR || n == -ENOBUFS || n == -ENOMEM)
@@ -134,7 +139,7 @@ dp_readable(loop_t *loop, int fd, int events, void *arg)
 			dp_device_lost(dp, (int)-n);
 			return;
 		}
-		stack_input(dp->stack, dp->buf, (size_t)n);
+		stack_input_rx(dp->stack, (size_t)n);
 	}
 }
 
@@ -187,6 +192,7 @@ dp_hook(loop_t *loop, void *arg)
 	datapath_t *dp = arg;
 
 	(void)loop;
+	stack_flush(dp->stack);		/* nothing held across a sleep */
 	return stack_timers(dp->stack);
 }
 
@@ -223,6 +229,7 @@ dp_new(loop_t *loop, const struct config *cfg, eptable_t *eps,
 	tp.prefix = cfg->subnet_prefix;
 	tp.gateway = dp->gateway;
 	tp.mtu = cfg->mtu;
+	tp.offload = cfg->offload;
 	dp->tp = tp;
 	if ((dp->tun = tun_open(&tp)) == NULL)
 		goto fail;
@@ -238,6 +245,7 @@ dp_new(loop_t *loop, const struct config *cfg, eptable_t *eps,
 	sp.gateway = dp->gateway;
 	sp.mtu = cfg->mtu;
 	sp.max_streams = cfg->max_streams;
+	sp.offload = tun_offload(dp->tun);
 	cbs.output = dp_output;
 	cbs.lookup = dp_lookup;
 	cbs.has_addr = dp_has_addr;

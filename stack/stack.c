@@ -69,35 +69,11 @@ sys_now(void)
 }
 
 static err_t
-netif_output_cb(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst)
-{
-	netstack_t *st = nif->state;
-	const void *data = p->payload;
-	int r;
-
-	(void)dst;
-	if (p->next != NULL) {
-		/* Rare with LWIP_NETIF_TX_SINGLE_PBUF (only ICMP errors);
-		 * obuf holds any u16 tot_len. */
-		pbuf_copy_partial(p, st->obuf, p->tot_len, 0);
-		data = st->obuf;
-	}
-	r = st->cbs.output(st->cbs.arg, data, p->tot_len);
-	if (r != 0) {
-		st->stats.dropped_output++;
-		return ERR_OK;	/* a lost packet; TCP retransmits */
-	}
-	st->stats.packets_out++;
-	st->stats.bytes_out += p->tot_len;
-	return ERR_OK;
-}
-
-static err_t
 netif_init_cb(struct netif *nif)
 {
 	nif->name[0] = 'n';
 	nif->name[1] = 'g';
-	nif->output = netif_output_cb;
+	nif->output = stack_netif_output;
 	nif->flags = NETIF_FLAG_UP | NETIF_FLAG_LINK_UP;
 	return ERR_OK;
 }
@@ -151,6 +127,8 @@ stack_free(netstack_t *st)
 	if (st == NULL)
 		return;
 	stack_front_abort_all(st);
+	if (st->rx != NULL)
+		pbuf_free(st->rx);
 	for (i = 0; i < st->n_listeners; i++)
 		tcp_close((struct tcp_pcb *)st->listeners[i]);
 	free(st->listeners);
@@ -314,12 +292,25 @@ filter(netstack_t *st, const uint8_t *pkt, size_t len, uint32_t *dstp)
 	return 1;
 }
 
+/* Hands p (a filtered packet for dst) to lwIP. */
+static void
+deliver_in(netstack_t *st, struct pbuf *p, uint32_t dst)
+{
+	ip4_addr_t gw;
+
+	/* See the top of this file: accept any filtered destination. */
+	ip4_addr_set_u32(ip_2_ip4(&st->netif.ip_addr), lwip_htonl(dst));
+	if (st->netif.input(p, &st->netif) != ERR_OK)
+		pbuf_free(p);	/* on failure the caller frees (lwIP's rule) */
+	ip4_addr_set_u32(&gw, lwip_htonl(st->params.gateway));
+	ip4_addr_copy(*ip_2_ip4(&st->netif.ip_addr), gw);
+}
+
 int
 stack_input(netstack_t *st, const void *pkt, size_t len)
 {
 	struct pbuf *p;
 	uint32_t dst = 0;
-	ip4_addr_t gw;
 
 	st->stats.packets_in++;
 	st->stats.bytes_in += len;
@@ -328,12 +319,42 @@ stack_input(netstack_t *st, const void *pkt, size_t len)
 	if ((p = pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_RAM)) == NULL)
 		return -ENOMEM;
 	memcpy(p->payload, pkt, len);
-	/* See the top of this file: accept any filtered destination. */
-	ip4_addr_set_u32(ip_2_ip4(&st->netif.ip_addr), lwip_htonl(dst));
-	if (st->netif.input(p, &st->netif) != ERR_OK)
-		pbuf_free(p);	/* on failure the caller frees (lwIP's rule) */
-	ip4_addr_set_u32(&gw, lwip_htonl(st->params.gateway));
-	ip4_addr_copy(*ip_2_ip4(&st->netif.ip_addr), gw);
+	deliver_in(st, p, dst);
+	return 0;
+}
+
+void *
+stack_rx_buf(netstack_t *st)
+{
+	if (st->rx == NULL)
+		st->rx = pbuf_alloc(PBUF_RAW, STACK_RX_MAX, PBUF_RAM);
+	return st->rx != NULL ? st->rx->payload : NULL;
+}
+
+/*
+ * A large packet (a super-packet, with offload) goes to lwIP in the buffer
+ * it was read into, saving a 64 KiB copy; the buffer is not shrunk
+ * (malloc'd pbufs cannot be), so only packets of at least half its size
+ * keep it: what lwIP holds is never more than twice the bytes.  Smaller
+ * packets are copied out and the buffer is read into again.
+ */
+int
+stack_input_rx(netstack_t *st, size_t len)
+{
+	struct pbuf *p = st->rx;
+	uint32_t dst = 0;
+
+	if (p == NULL || len > STACK_RX_MAX)
+		return -EINVAL;
+	if (len < STACK_RX_MAX / 2)
+		return stack_input(st, p->payload, len);
+	st->stats.packets_in++;
+	st->stats.bytes_in += len;
+	if (!filter(st, p->payload, len, &dst))
+		return 0;
+	st->rx = NULL;
+	pbuf_realloc(p, (u16_t)len);
+	deliver_in(st, p, dst);
 	return 0;
 }
 

@@ -23,11 +23,19 @@ struct stack_params {
 	uint32_t	gateway;	/* host order; the device's own address */
 	uint32_t	mtu;
 	uint32_t	max_streams;	/* SYNs beyond it get a RST (counted) */
+	/* The device finishes TCP checksums and takes TCP super-packets
+	 * (tun_offload): output then gets TCP packets with partial set, and
+	 * consecutive segments joined (see stack_flush). */
+	int		offload;
 };
 
 struct stack_cbs {
-	/* Sends one IPv4 packet to the device; 0 or -errno (a drop). */
-	int	(*output)(void *arg, const void *pkt, size_t len);
+	/* Sends one IPv4 packet to the device; 0 or -errno (a drop).  With
+	 * partial, a TCP packet whose checksum field holds only the
+	 * pseudo-header sum; gso_size > 0: a super-packet of segments of
+	 * that many payload bytes (both only with stack_params.offload). */
+	int	(*output)(void *arg, const void *pkt, size_t len, int partial,
+		    uint16_t gso_size);
 	/* Is (addr, port) an endpoint?  Non-NULL (opaque) when it is. */
 	void	*(*lookup)(void *arg, uint32_t addr, uint16_t port);
 	/* Is addr allocated to any endpoint (ICMP echo is answered)? */
@@ -61,6 +69,15 @@ void	stack_free(netstack_t *st);
  * keeps pkt.  Malformed packets are dropped and counted.  Returns 0 or
  * -errno (-ENOMEM: the packet was dropped). */
 int	stack_input(netstack_t *st, const void *pkt, size_t len);
+/* The same without a copy for large packets: read the packet into
+ * stack_rx_buf() (STACK_RX_MAX bytes; NULL when out of memory), then call
+ * stack_input_rx with its length. */
+#define STACK_RX_MAX	65535
+void	*stack_rx_buf(netstack_t *st);
+int	stack_input_rx(netstack_t *st, size_t len);
+/* With offload, segments are held to be joined until this is called: call
+ * it before every wait (and at least once per batch of input). */
+void	stack_flush(netstack_t *st);
 
 /* Runs due lwIP timers; returns ms until the next one (for the loop hook). */
 int64_t	stack_timers(netstack_t *st);

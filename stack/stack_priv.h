@@ -9,6 +9,17 @@
 
 struct front;
 
+/* The super-packet being assembled (tx.c). */
+struct stack_gso {
+	size_t		 len;		/* 0: nothing held */
+	size_t		 hlen;		/* IP + TCP header */
+	uint32_t	 next_seq;	/* where the next segment must start */
+	uint16_t	 seg;		/* payload of the first segment */
+	unsigned	 nseg;
+	int		 closed;	/* a short segment ended it */
+	uint8_t		 buf[65535];
+};
+
 struct netstack {
 	struct netif		 netif;
 	struct stack_params	 params;
@@ -21,7 +32,11 @@ struct netstack {
 	struct front		*fronts;		/* live fronts (list) */
 	uint64_t		 next_stream_id;
 	uint8_t			 obuf[65536];		/* for chained output pbufs */
+	struct stack_gso	 gso;
+	struct pbuf		*rx;		/* stack_rx_buf's */
 };
+
+err_t	stack_netif_output(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst);
 
 err_t	stack_front_accept(void *arg, struct tcp_pcb *pcb, err_t err);
 void	stack_front_abort_all(netstack_t *st);

@@ -23,6 +23,9 @@ struct tun_params {
 	uint8_t		 prefix;	/* 16 */
 	uint32_t	 gateway;	/* host byte order, first usable: 10.107.0.1 */
 	uint32_t	 mtu;
+	/* Ask for segmentation and checksum offload (Linux: IFF_VNET_HDR with
+	 * TSO4 and CSUM); tun_offload() says whether the device has it. */
+	int		 offload;
 };
 
 /*
@@ -39,11 +42,23 @@ const char *tun_name(const tun_t *t);	/* the real name: ngrokd0, utun4 */
 uint32_t tun_mtu(const tun_t *t);
 
 /* Reads one IPv4 packet into buf: length, -EAGAIN when none is waiting,
- * or -errno.  Non-IPv4 packets are skipped (counted). */
+ * or -errno.  Non-IPv4 packets are skipped (counted).  With offload, a TCP
+ * packet may be a super-packet of up to 64 KiB whose TCP checksum is not
+ * filled in (the kernel trusts its own packets; so do we). */
 ssize_t	 tun_read(tun_t *t, void *buf, size_t len);
-/* Writes one IPv4 packet: 0, -EAGAIN (device queue full: the packet is
- * dropped and counted, as a real link would), or -errno. */
+/* Writes one IPv4 packet with complete checksums: 0, -EAGAIN (device queue
+ * full: the packet is dropped and counted, as a real link would), or
+ * -errno. */
 int	 tun_write(tun_t *t, const void *pkt, size_t len);
+/* With offload only: writes one IPv4 TCP packet whose TCP checksum field
+ * holds the pseudo-header sum (not complemented) for the kernel to finish;
+ * with gso_size > 0 it is a super-packet of segments of gso_size payload
+ * bytes (the last may be shorter) that the kernel takes in as one.
+ * Returns as tun_write; -ENOTSUP without offload, -EINVAL for anything
+ * that is not such a packet. */
+int	 tun_write_tcp(tun_t *t, const void *pkt, size_t len, uint16_t gso_size);
+/* 1 when the device does segmentation and checksum offload. */
+int	 tun_offload(const tun_t *t);
 
 /* Every packet read or written is also written to pc (NULL: none). tun_t
  * does not own pc. */

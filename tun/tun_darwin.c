@@ -436,6 +436,25 @@ tun_mtu(const tun_t *t)
 	return t->mtu;
 }
 
+/* utun has no segmentation or checksum offload: tun_params.offload is
+ * ignored and every packet is written whole with its checksums. */
+int
+tun_offload(const tun_t *t)
+{
+	(void)t;
+	return 0;
+}
+
+int
+tun_write_tcp(tun_t *t, const void *pkt, size_t len, uint16_t gso_size)
+{
+	(void)t;
+	(void)pkt;
+	(void)len;
+	(void)gso_size;
+	return -ENOTSUP;
+}
+
 /* ---- the data path ------------------------------------------------------ */
 
 /* Checks the header of a frame read as hdr + pkt[0..plen) without

@@ -32,9 +32,11 @@ static size_t n_out, max_out;
 static uint8_t last[64];	/* the start of the last packet sent */
 
 static int
-cap_output(void *arg, const void *p, size_t len)
+cap_output(void *arg, const void *p, size_t len, int partial, uint16_t gso)
 {
 	(void)arg;
+	(void)partial;
+	(void)gso;
 	n_out++;
 	if (len > max_out)
 		max_out = len;
@@ -142,7 +144,7 @@ static void
 via_stack(const uint8_t *m, size_t len, int tcp)
 {
 	static uint8_t b[1500];
-	struct stack_params p = { GW, 1500, 8 };
+	struct stack_params p = { GW, 1500, 8, 0 };
 	struct stack_cbs cbs = { cap_output, lookup, NULL, accept_cb, NULL };
 	struct stack_dns_params dp = { 0 };
 	netstack_t *st;

@@ -64,6 +64,9 @@ check "ngrokd0 is UP" "flags: $flags" \
 	grep -qw UP <<<"$flags"
 mtu=$(echo "$link" | json "j[0]['mtu']")
 check "ngrokd0 has MTU 9000" "mtu: $mtu" test "$mtu" = 9000
+qlen=$(echo "$link" | json "j[0]['txqlen']")
+check "ngrokd0 queues 2000 packets (the default 500 overflows in bursts)" \
+	"txqlen: $qlen" test "$qlen" = 2000
 
 addrs=$(nsx ip -j -4 addr show dev ngrokd0 2>/dev/null |
 	json "' '.join('%s/%s' % (a['local'], a['prefixlen']) for a in j[0]['addr_info'])")

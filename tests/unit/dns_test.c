@@ -315,10 +315,12 @@ struct fixture {
 };
 
 static int
-cap_output(void *arg, const void *p, size_t len)
+cap_output(void *arg, const void *p, size_t len, int partial, uint16_t gso)
 {
 	struct fixture *f = arg;
 
+	(void)partial;
+	(void)gso;
 	if (f->n_out < 16 && len <= sizeof(f->out[0].b)) {
 		memcpy(f->out[f->n_out].b, p, len);
 		f->out[f->n_out++].len = len;
@@ -380,7 +382,7 @@ static int
 setup_at(void **state, uint32_t dns_addr)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct stack_params p = { GW, 1500, 8 };
+	struct stack_params p = { GW, 1500, 8, 0 };
 	struct stack_cbs cbs = { cap_output, lookup, NULL, accept_cb, NULL };
 	struct stack_dns_params dp = { 0 };
 

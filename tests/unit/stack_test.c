@@ -18,7 +18,7 @@
 #define GW_ADDR	0x0a6b0001u
 #define APP	0x0a6b0001u	/* the app's packets come from the gateway */
 
-struct pkt { uint8_t b[2048]; size_t len; };
+struct pkt { uint8_t b[65536]; size_t len; int partial; uint16_t gso; };
 
 struct fixture {
 	netstack_t	*st;
@@ -38,12 +38,14 @@ struct back {
 };
 
 static int
-cap_output(void *arg, const void *p, size_t len)
+cap_output(void *arg, const void *p, size_t len, int partial, uint16_t gso)
 {
 	struct fixture *f = arg;
 
 	if (f->n_out < 64 && len <= sizeof(f->out[0].b)) {
 		memcpy(f->out[f->n_out].b, p, len);
+		f->out[f->n_out].partial = partial;
+		f->out[f->n_out].gso = gso;
 		f->out[f->n_out++].len = len;
 	}
 	return 0;
@@ -115,10 +117,10 @@ accept_cb(void *arg, stream_t *s)
 }
 
 static int
-setup(void **state)
+setup_with(void **state, int offload)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
-	struct stack_params p = { GW_ADDR, 1500, 8 };
+	struct stack_params p = { GW_ADDR, 1500, 8, offload };
 	struct stack_cbs cbs = { cap_output, lookup, has_addr, accept_cb, NULL };
 
 	cbs.arg = f;
@@ -127,6 +129,18 @@ setup(void **state)
 	assert_non_null(f->st);
 	*state = f;
 	return 0;
+}
+
+static int
+setup(void **state)
+{
+	return setup_with(state, 0);
+}
+
+static int
+setup_offload(void **state)
+{
+	return setup_with(state, 1);
 }
 
 static int
@@ -187,6 +201,32 @@ tcp_pkt(uint8_t *b, uint32_t dst, uint16_t sport, uint16_t dport, uint32_t seq,
 #define FIN 0x01
 #define PSH 0x08
 
+/* An independent checksum: 16-bit big-endian words, folded. */
+static uint32_t
+ref_sum(const uint8_t *p, size_t n, uint32_t acc)
+{
+	for (; n >= 2; p += 2, n -= 2)
+		acc += rd16(p);
+	if (n)
+		acc += (uint32_t)p[0] << 8;
+	return acc;
+}
+
+static uint16_t
+ref_fold(uint32_t acc)
+{
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint16_t)acc;
+}
+
+/* The pseudo-header sum of the TCP packet o (IP header 20 bytes). */
+static uint32_t
+ref_pseudo(const uint8_t *o, size_t len)
+{
+	return ref_sum(o + 12, 8, 6 + (uint32_t)(len - 20));
+}
+
 static void
 test_syn_unallocated_gets_rst(void **state)
 {
@@ -206,6 +246,10 @@ test_syn_unallocated_gets_rst(void **state)
 	assert_int_equal(rd16(t + 2), 40000);
 	assert_true(t[13] & RST);
 	assert_int_equal(rd32(t + 8), 1001);		/* acks the SYN */
+	/* Without offload the TCP checksum is complete (stack/tx.c). */
+	assert_int_equal(f->out[0].partial, 0);
+	assert_int_equal(ref_fold(ref_sum(t, f->out[0].len - 20,
+	    ref_pseudo(o, f->out[0].len))), 0xffff);
 	stack_get_stats(f->st, &s);
 	assert_int_equal(s.rst_unallocated, 1);
 	assert_int_equal(f->accepted, 0);
@@ -398,6 +442,153 @@ test_malformed_packets_dropped(void **state)
 	assert_int_equal(f->accepted, 0);
 }
 
+/* The back sends n bytes of a counting pattern; returns what lwIP took. */
+static ssize_t
+back_sends(struct fixture *f, size_t n)
+{
+	static uint8_t data[20000];
+	size_t i;
+
+	for (i = 0; i < n && i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7);
+	return stream_send(f->s, STREAM_BACK, data, n);
+}
+
+/*
+ * Flushes, checks every data packet in out[] (checksum as offload says,
+ * headers, pattern bytes, sequence continuing at *next), acks it from the
+ * app, and repeats until want bytes have come or 100 rounds have passed.
+ * Returns the data bytes seen; *pkts and *joined count the packets that
+ * carried them and those that were super-packets.
+ */
+static size_t
+drain(struct fixture *f, uint16_t sport, uint32_t app_seq, uint32_t srv,
+    uint32_t *next, size_t want, size_t *pkts, size_t *joined)
+{
+	uint8_t b[100];
+	size_t i, k, got = 0, dl;
+	const uint8_t *o, *t;
+	int round;
+
+	for (round = 0; round < 100 && got < want; round++) {
+		stack_flush(f->st);
+		for (i = 0; i < f->n_out; i++) {
+			o = f->out[i].b;
+			t = o + 20;
+			dl = f->out[i].len - 40;
+			if (o[9] != 6 || dl == 0)
+				continue;
+			if (f->out[i].partial)
+				assert_int_equal(ref_fold(ref_pseudo(o,
+				    f->out[i].len)), rd16(t + 16));
+			else
+				assert_int_equal(ref_fold(ref_sum(t,
+				    f->out[i].len - 20, ref_pseudo(o,
+				    f->out[i].len))), 0xffff);
+			assert_int_equal(ref_fold(ref_sum(o, 20, 0)), 0xffff);
+			assert_int_equal(rd16(o + 2), f->out[i].len);
+			assert_int_equal(rd32(t + 4), *next);
+			if (f->out[i].gso != 0) {
+				assert_true(dl > f->out[i].gso);
+				(*joined)++;
+			}
+			for (k = 0; k < dl; k++)
+				if (t[20 + k] != (uint8_t)((*next - srv + k) * 7))
+					fail_msg("byte %zu is wrong",
+					    (size_t)(*next - srv + k));
+			*next += (uint32_t)dl;
+			got += dl;
+			(*pkts)++;
+		}
+		f->n_out = 0;
+		stack_input(f->st, b, tcp_pkt(b, EP_ADDR, sport, 80, app_seq,
+		    *next, ACK, NULL));
+	}
+	return got;
+}
+
+static void
+test_segments_checksummed(void **state)
+{
+	struct fixture *f = *state;
+	size_t pkts = 0, joined = 0;
+	uint32_t srv, next;
+
+	srv = next = connect_app(f, 40500, 100);
+	f->n_out = 0;
+	assert_int_equal(back_sends(f, 10000), 10000);
+	assert_true(f->n_out > 0);	/* nothing is held without offload */
+	assert_int_equal(drain(f, 40500, 101, srv, &next, 10000, &pkts,
+	    &joined), 10000);
+	assert_int_equal(joined, 0);
+	assert_true(pkts >= 10000 / 536);	/* one packet per segment */
+}
+
+static void
+test_offload_joins_segments(void **state)
+{
+	struct fixture *f = *state;
+	size_t pkts = 0, joined = 0;
+	uint32_t srv, next;
+
+	srv = next = connect_app(f, 40600, 500);
+	/* Control segments (the SYN-ACK) leave at once, checksum partial. */
+	assert_int_equal(f->out[0].partial, 1);
+	assert_int_equal(f->out[0].gso, 0);
+	assert_int_equal(ref_fold(ref_pseudo(f->out[0].b, f->out[0].len)),
+	    rd16(f->out[0].b + 20 + 16));
+	f->n_out = 0;
+	assert_int_equal(back_sends(f, 10000), 10000);
+	assert_int_equal(f->n_out, 0);		/* held to be joined */
+	assert_int_equal(drain(f, 40600, 501, srv, &next, 10000, &pkts,
+	    &joined), 10000);
+	/* Each flight of several segments left as one packet. */
+	assert_true(joined > 0);
+	assert_true(pkts < 10000 / 536);
+	/* Nothing held now: a flush sends nothing. */
+	stack_flush(f->st);
+	assert_int_equal(f->n_out, 0);
+
+	/* A FIN after more data: the data leaves first, then the FIN. */
+	assert_int_equal(back_sends(f, 1000), 1000);
+	stream_shutdown(f->s, STREAM_BACK);
+	stack_flush(f->st);
+	assert_int_equal(f->n_out, 2);
+	assert_int_equal(f->out[0].len - 40, 1000);
+	assert_int_equal(f->out[0].gso, 536);
+	assert_int_equal(rd32(f->out[0].b + 24), srv + 10000);
+	assert_true(f->out[1].b[33] & FIN);
+	assert_int_equal(rd32(f->out[1].b + 24), srv + 11000);
+}
+
+/* stack_rx_buf/stack_input_rx: small packets are copied out, large ones
+ * keep the buffer; both reach lwIP. */
+static void
+test_offload_rx_buffer(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t *buf, *t;
+	uint32_t srv;
+	static char big[40000];
+
+	srv = connect_app(f, 40700, 900);
+	buf = stack_rx_buf(f->st);
+	assert_non_null(buf);
+	assert_int_equal(stack_input_rx(f->st, tcp_pkt(buf, EP_ADDR, 40700, 80,
+	    901, srv, ACK | PSH, "small")), 0);
+	assert_int_equal(f->got_len, 5);
+	assert_ptr_equal(stack_rx_buf(f->st), buf);	/* kept */
+	memset(big, 'b', sizeof(big) - 1);
+	t = stack_rx_buf(f->st);
+	assert_int_equal(stack_input_rx(f->st, tcp_pkt(t, EP_ADDR, 40700, 80,
+	    906, srv, ACK | PSH, big)), 0);
+	/* got[] holds 4096: the back took the start of it */
+	assert_int_equal(f->got_len, sizeof(f->got));
+	assert_int_equal(f->got[5], 'b');
+	assert_non_null(stack_rx_buf(f->st));		/* a new buffer */
+	assert_int_equal(stack_input_rx(f->st, STACK_RX_MAX + 1), -EINVAL);
+}
+
 int
 main(void)
 {
@@ -409,6 +600,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_max_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_icmp_echo, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_packets_dropped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_segments_checksummed, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_offload_joins_segments, setup_offload, teardown),
+		cmocka_unit_test_setup_teardown(test_offload_rx_buffer, setup_offload, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -633,11 +633,12 @@ read_one(tun_t *t, uint8_t *buf, size_t len)
 	return -EAGAIN;
 }
 
+/* Both directions through a real device, with or without offload (the
+ * virtio_net_hdr framing must be invisible to the caller). */
 static void
-test_tun_device_io(void **state)
+device_io(struct fixture *fx, int offload)
 {
-	struct fixture *fx = *state;
-	struct tun_params p = { "ngrokdt0", 0x0a6b0000, 16, T_GW, 1400 };
+	struct tun_params p = { "ngrokdt0", 0x0a6b0000, 16, T_GW, 1400, offload };
 	struct sockaddr_in sin = { .sin_family = AF_INET };
 	struct timeval tv = { 2, 0 };
 	struct tun_stats st;
@@ -651,12 +652,9 @@ test_tun_device_io(void **state)
 	size_t len;
 	int s, fl;
 
-	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0) {
-		print_message("# needs root to make a network namespace\n");
-		skip();
-	}
 	t = tun_open(&p);
 	assert_non_null(t);
+	assert_int_equal(tun_offload(t), offload);
 	assert_string_equal(tun_name(t), "ngrokdt0");
 	assert_int_equal(tun_mtu(t), 1400);
 	fl = fcntl(tun_fd(t), F_GETFL);
@@ -696,6 +694,9 @@ test_tun_device_io(void **state)
 	assert_int_equal(recv(s, got, sizeof(got), 0), 6);
 	assert_string_equal(got, "world!");
 	assert_int_equal(tun_write(t, buf, 0), -EMSGSIZE);
+	/* a UDP packet is not for tun_write_tcp; without offload nothing is */
+	assert_int_equal(tun_write_tcp(t, buf, len, 0),
+	    offload ? -EINVAL : -ENOTSUP);
 	close(s);
 
 	tun_get_stats(t, &st);
@@ -717,6 +718,17 @@ test_tun_device_io(void **state)
 	tun_close(t);
 	tun_pcap_close(pc);
 	assert_int_equal(if_nametoindex("ngrokdt0"), 0);	/* gone */
+}
+
+static void
+test_tun_device_io(void **state)
+{
+	if (geteuid() != 0 || unshare(CLONE_NEWNET) < 0) {
+		print_message("# needs root to make a network namespace\n");
+		skip();
+	}
+	device_io(*state, 0);
+	device_io(*state, 1);
 }
 
 int

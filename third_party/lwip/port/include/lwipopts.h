@@ -83,18 +83,19 @@
 /* Listeners are bound with SOF_REUSEADDR (stack.c: listener_for). */
 #define SO_REUSE			1
 
-/* Checksums: generated for everything we send; packets from the local
- * kernel are not checked again (the kernel already did, and it is most of
- * the per-packet cost left). */
+/* Checksums: generated for everything we send (TCP's by stack/tx.c, which
+ * leaves them to the kernel when the device has offload); packets from the
+ * local kernel are not checked again (the kernel already did, and with
+ * offload they carry none). */
 #define CHECKSUM_GEN_IP			1
-#define CHECKSUM_GEN_TCP		1
+#define CHECKSUM_GEN_TCP		0	/* stack/tx.c: partial (offload) or in software */
 #define CHECKSUM_GEN_UDP		1
 #define CHECKSUM_GEN_ICMP		1
 #define CHECKSUM_CHECK_IP		0
 #define CHECKSUM_CHECK_TCP		0
 #define CHECKSUM_CHECK_UDP		0
 #define CHECKSUM_CHECK_ICMP		0
-#define LWIP_CHECKSUM_ON_COPY		1
+#define LWIP_CHECKSUM_ON_COPY		0
 
 #define LWIP_STATS			0
 #define LWIP_STATS_DISPLAY		0
