@@ -235,7 +235,7 @@ start_ingress() {	# [--fault F]...
 		--key "$C/ingress.key" --client-ca "$C/client-ca.pem" "${ROUTES[@]}" \
 		--log "$T/ingress.log" "$@" >"$T/ing$ING_N.out" 2>"$T/ing$ING_N.err" </dev/null
 	ING_PID=$BG_PID
-	within 5 grep -q '^listening' "$T/ing$ING_N.out"
+	within 15 grep -q '^listening' "$T/ing$ING_N.out"
 }
 stop_ingress() {	# [SIGNAL]
 	[ -n "$ING_PID" ] || return 0
@@ -269,7 +269,7 @@ start_api() {
 
 start_ingress && start_api &&
 	within 10 nsx curl -sf -o /dev/null http://127.0.0.1:8080/ &&
-	within 5 grep -q listening "$T/blast.out" ||
+	within 15 grep -q listening "$T/blast.out" ||
 	{ notok "API, ingress and backends start" "$(cat "$T"/api*.err "$T"/ing*.err "$T"/http.log | tail -5)"; tap_done; exit 0; }
 
 # --- ngrokd ---------------------------------------------------------------------
@@ -380,7 +380,7 @@ bg "${NSX[@]}" python3 "$T/conns.py" hold "$ECHO" 80 50 50 echo >"$T/live50.out"
 H=$BG_PID
 within 30 grep -q '^connected=' "$T/live50.out"
 if grep -q '^connected=50 .* live=50 ' "$T/live50.out" &&
-   within 5 metric_is ngrokd_streams_active 'hostname="echo.test"' 50; then
+   within 15 metric_is ngrokd_streams_active 'hostname="echo.test"' 50; then
 	ok "50 echo streams live through ngrokd ($(head -1 "$T/live50.out"))"
 else
 	notok "50 echo streams live through ngrokd" "$(cat "$T/live50.out"); streams $(metric ngrokd_streams_active)"
@@ -401,7 +401,7 @@ if [ "$n" -ge 1 ] && [ "$n" -le 11 ]; then
 else
 	notok "ingress SIGKILLed: log names the endpoint, at most 10 lines + a summary" "$n lines: $(newlog "$from" | tail -3)"
 fi
-check "ingress SIGKILLed: no stream or ingress session left" within 5 quiet
+check "ingress SIGKILLed: no stream or ingress session left" within 15 quiet
 start_ingress
 serving_after "ingress restarted"
 bg "${NSX[@]}" python3 "$T/conns.py" hold "$ECHO" 80 5 5 echo >"$T/live5.out" 2>&1
@@ -410,7 +410,7 @@ within 20 grep -q '^connected=' "$T/live5.out"
 check "ingress restarted: new echo streams work ($(head -1 "$T/live5.out"))" \
 	grep -q '^connected=5 .* live=5 ' "$T/live5.out"
 kill "$H" 2>/dev/null; wait "$H" 2>/dev/null
-within 5 quiet
+within 15 quiet
 
 # === 2. the ingress accepts TCP but never answers TLS ============================
 stop_ingress
@@ -433,7 +433,7 @@ else
 fi
 stop_ingress
 start_ingress
-check "no-tls: no stream or ingress session left" within 5 quiet
+check "no-tls: no stream or ingress session left" within 15 quiet
 serving_after "ingress restarted without the fault"
 
 # === 3. the API down for several poll intervals ==================================
@@ -478,7 +478,7 @@ check "the state dir is read-only for ngrokd (touch fails)" \
 cp "$T/state/state.json" "$T/state.before"
 from=$(loglines)
 write_eps "${CORE[@]}" c1
-if within 5 eval 'newlog "$from" | grep -q "state.json: Read-only file system"'; then
+if within 15 eval 'newlog "$from" | grep -q "state.json: Read-only file system"'; then
 	ok "read-only state dir: clear log line: $(newlog "$from" | grep -m1 'state.json' | cut -c1-150)"
 else
 	notok "read-only state dir: clear log line naming state.json and the error" "$(newlog "$from" | tail -3)"
@@ -490,7 +490,7 @@ C1=$(addr_of c1.test)
 check "read-only state dir: the new endpoint c1.test ($C1) is served too" \
 	test "$(get "http://$C1/")" = "backend A $$"
 in_ng umount "$T/state"
-if within 5 grep -q "\"c1.test\":[[:space:]]*\"$C1\"" "$T/state/state.json"; then
+if within 15 grep -q "\"c1.test\":[[:space:]]*\"$C1\"" "$T/state/state.json"; then
 	ok "state dir writable again: state.json records c1.test -> $C1"
 else
 	notok "state dir writable again: state.json records c1.test -> $C1" "$(tr -d '\n\t' < "$T/state/state.json" | cut -c1-300)"
@@ -502,7 +502,7 @@ serving_after "read-only state dir"
 hosts_state() { echo "$(st_field hosts_ok) $(st_field hosts_error)"; }
 from=$(loglines)
 rm -f "$T/etc-hosts"
-if within 5 grep -q 'alpha.test' "$T/etc-hosts"; then
+if within 15 grep -q 'alpha.test' "$T/etc-hosts"; then
 	ok "hosts file deleted: ngrokd writes it again with its block"
 else
 	notok "hosts file deleted: ngrokd writes it again with its block" "$(ls -l "$T/etc-hosts" 2>&1)"
@@ -518,7 +518,7 @@ fi
 from=$(loglines)
 rm -f "$T/etc-hosts"
 mkdir "$T/etc-hosts"
-if within 5 eval '[[ "$(hosts_state)" == "False "*"is a directory"* ]]'; then
+if within 15 eval '[[ "$(hosts_state)" == "False "*"is a directory"* ]]'; then
 	ok "hosts file replaced by a directory: status hosts_ok false, hosts_error: $(hosts_state | cut -d' ' -f2- | cut -c1-100)"
 else
 	notok "hosts file replaced by a directory: status hosts_ok false and hosts_error" "$(hosts_state)"
@@ -528,7 +528,7 @@ check "hosts file replaced by a directory: log line" \
 check "hosts file replaced by a directory: endpoints keep working (by address)" serves
 rmdir "$T/etc-hosts"
 cp "$T/etc-hosts.orig" "$T/etc-hosts"
-if within 5 eval '[ "$(hosts_state)" = "True " ] && grep -q alpha.test "$T/etc-hosts"'; then
+if within 15 eval '[ "$(hosts_state)" = "True " ] && grep -q alpha.test "$T/etc-hosts"'; then
 	ok "hosts file back: hosts_ok true, error cleared, the block written again"
 else
 	notok "hosts file back: hosts_ok true, error cleared, the block written again" "$(hosts_state); $(cat "$T/etc-hosts")"
@@ -609,7 +609,7 @@ echo "# ngrokd with $NIDLE idle streams: RSS $rss0 -> $rss1 kB, fds $fd0 -> $fd1
 s=$(date +%s%N)
 check "5,000 idle connections: another endpoint is served meanwhile ($(ms_since "$s") ms)" serves
 kill -USR1 "$H"
-within 5 grep -q '^alive=' "$T/idle1.out"
+within 15 grep -q '^alive=' "$T/idle1.out"
 check "5,000 idle connections: all still open after the check ($(grep '^alive' "$T/idle1.out" | tail -1))" \
 	grep -q "^alive=$NIDLE " "$T/idle1.out"
 kd1=$(kdrop)
@@ -715,7 +715,7 @@ within 120 grep -q '^connected=' "$T/idle2.out"
 within 20 metric_is ngrokd_tls_sessions_active 1000
 sleep 1
 kill -USR1 "$H"
-within 5 grep -q '^alive=' "$T/idle2.out"
+within 15 grep -q '^alive=' "$T/idle2.out"
 held=$(sed -n 's/^alive=\([0-9]*\) .*/\1/p' "$T/idle2.out" | tail -1)
 refused=$(sed -n 's/^connected=[0-9]* refused=\([0-9]*\) .*/\1/p' "$T/idle2.out")
 l1=$(metric ngrokd_rst_sent_total 'reason="limit"')
