@@ -469,11 +469,10 @@ listed(void *arg, const char *host)
 	    cmp_ep_host) != NULL;
 }
 
+/* n: disc_wild_count, read under amu. */
 static void
-set_wild_count(disc_t *d)
+set_wild_count(disc_t *d, size_t n)
 {
-	size_t n = disc_wild_count(d->wild);
-
 	pthread_mutex_lock(&d->mu);
 	d->status.wildcard_names = n;
 	pthread_mutex_unlock(&d->mu);
@@ -484,7 +483,7 @@ set_wild_count(disc_t *d)
 static void
 assign(disc_t *d, struct disc_eplist *l)
 {
-	size_t i, w = 0, dropped = 0, gone;
+	size_t i, w = 0, dropped = 0, gone, names;
 
 	pthread_mutex_lock(&d->amu);
 	disc_alloc_begin_round(d->alloc);
@@ -501,12 +500,13 @@ assign(disc_t *d, struct disc_eplist *l)
 	l->n = w;
 	gone = disc_wild_round(d->wild, d->alloc, listed, l);
 	disc_alloc_end_round(d->alloc);
+	names = disc_wild_count(d->wild);
 	pthread_mutex_unlock(&d->amu);
 	if (gone)
 		log_info("disc: %zu names under wildcard endpoints lose their "
 		    "addresses (the wildcard is gone, or an endpoint of that "
 		    "name is listed)", gone);
-	set_wild_count(d);
+	set_wild_count(d, names);
 	if (dropped)
 		set_error(d, "the address range is exhausted: %zu endpoints "
 		    "have no address (widen net.subnet)", dropped);
@@ -703,7 +703,6 @@ wait_until(disc_t *d, const struct timespec *until)
 		d->save = 0;
 		pthread_mutex_unlock(&d->mu);
 		save_state(d);
-		set_wild_count(d);
 		pthread_mutex_lock(&d->mu);
 		if (rc != 0)
 			return;		/* time for the next poll */

@@ -235,8 +235,10 @@ disc_wild_get(disc_wild_t *w, disc_alloc_t *a, const char *wildcard,
 	 * round, like any host name no longer listed. */
 	if (r == -EDQUOT || r == -ENOSPC)
 		warn_once(w, g, name, r);
-	if (g->n == 0) {
-		g->n = 1;		/* the group was made for this call */
+	/* A group made for this call goes again, unless it remembers a
+	 * warning (a full subnet): disc_wild_round prunes it then. */
+	if (g->n == 0 && !g->warned) {
+		g->n = 1;
 		group_put(w, g);
 	}
 	return r;
@@ -263,6 +265,11 @@ disc_wild_round(disc_wild_t *w, disc_alloc_t *a,
 		dropped++;
 	}
 	w->n = k;
+	for (i = w->ng; i-- > 0; )	/* empty groups kept for a warning */
+		if (w->g[i]->n == 0) {
+			group_free(w->g[i]);
+			w->g[i] = w->g[--w->ng];
+		}
 	return dropped;
 }
 

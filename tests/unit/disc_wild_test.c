@@ -162,6 +162,14 @@ test_subnet_full(void **state)
 	assert_int_equal(disc_wild_get(w, a, WILD, "b.apps.example", &dummy),
 	    -ENOSPC);
 	assert_int_equal(disc_wild_count(w), 1);
+	/* A wildcard without names: refused too (logged once), and its
+	 * empty group goes at the next round. */
+	assert_int_equal(disc_wild_get(w, a, "*.o.example", "a.o.example",
+	    &dummy), -ENOSPC);
+	assert_int_equal(disc_wild_get(w, a, "*.o.example", "b.o.example",
+	    &dummy), -ENOSPC);
+	assert_int_equal(poll_round(a, w, polled), 0);
+	assert_int_equal(disc_wild_count(w), 1);
 	disc_wild_free(w);
 	disc_alloc_free(a);
 }
