@@ -10,10 +10,10 @@
  *
  * Names under wildcard endpoints (docs/dns.md): the loop thread allocates
  * them when DNS asks, from the same allocator, under d->amu.  The worker
- * holds d->amu only for in-memory work (an allocation round, rendering
- * state.json's text), never across a file write or a request, so the DNS
- * answer waits for a few microseconds at worst; the write of a new name is
- * queued to the worker (d->save).
+ * holds d->amu only for in-memory work (an allocation round: hash lookups,
+ * O(endpoints); rendering state.json's text), never across a file write or
+ * a request, so a DNS answer never waits for the network or the disk; the
+ * write of a new name is queued to the worker (d->save).
  */
 #include <arpa/inet.h>
 #include <errno.h>
