@@ -141,6 +141,9 @@ static const struct key keys[] = {
 	{ "dns", "enabled", K_BOOL, F(dns_enabled), 0, 0 },
 	{ "dns", "tcp", K_BOOL, F(dns_tcp), 0, 0 },
 	{ "dns", "ttl", K_DURATION, F(dns_ttl_ms), 1000, DAY_MS },
+	/* Each name is an address of the subnet: bound what queries for
+	 * random names can take. */
+	{ "dns", "wildcard_names", K_UINT, F(dns_wildcard_names), 1, 65536 },
 };
 #define N_KEYS	(sizeof(keys) / sizeof(keys[0]))
 
@@ -459,6 +462,7 @@ defaults_raw(struct config *cfg)
 	cfg->health_port = 8081;
 	cfg->dns_tcp = 1;
 	cfg->dns_ttl_ms = 30000;
+	cfg->dns_wildcard_names = 256;
 	if (set_str(&cfg->api_url, DEF_API_URL) != 0 ||
 	    set_str(&cfg->health_address, "127.0.0.1") != 0 ||
 	    set_str(&cfg->ingress_endpoint, DEF_INGRESS) != 0 ||
@@ -1500,8 +1504,9 @@ config_log_summary(const struct config *cfg)
 	    fmt_ms(t[3], sizeof(t[3]), cfg->idle_timeout_ms));
 	log_info("config: health: enabled %s, address %s, port %u",
 	    yesno(cfg->health_enabled), cfg->health_address, cfg->health_port);
-	log_info("config: dns: enabled %s, tcp %s, ttl %s", yesno(cfg->dns_enabled),
-	    yesno(cfg->dns_tcp), fmt_ms(t[0], sizeof(t[0]), cfg->dns_ttl_ms));
+	log_info("config: dns: enabled %s, tcp %s, ttl %s, wildcard_names %u",
+	    yesno(cfg->dns_enabled), yesno(cfg->dns_tcp),
+	    fmt_ms(t[0], sizeof(t[0]), cfg->dns_ttl_ms), cfg->dns_wildcard_names);
 	if (cfg->insecure_skip_verify)
 		log_warnx("config: tls.insecure_skip_verify is on: the ingress "
 		    "certificate is NOT verified");

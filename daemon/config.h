@@ -92,6 +92,7 @@ struct config {
 	int		 dns_enabled;		/* 0 */
 	int		 dns_tcp;		/* 1 */
 	uint32_t	 dns_ttl_ms;		/* 30 s */
+	uint32_t	 dns_wildcard_names;	/* 256: addresses per wildcard */
 
 	/* pcap (command line only, kept here so the daemon has one struct) */
 	char		*pcap_file;

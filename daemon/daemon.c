@@ -81,13 +81,15 @@ open_back(void *arg, stream_t *s, struct endpoint *ep)
 {
 	struct daemon *d = arg;
 
+	/* A name under a wildcard counts on the wildcard endpoint. */
 	if (d->tunnel == NULL) {
-		ep->stats.errors_connect++;
+		endpoint_stats(ep)->errors_connect++;
 		log_warnx("stream to %s:%u refused: no client certificate yet",
 		    ep->hostname, ep->port);
 		return -ENOTCONN;
 	}
-	return tunnel_open(d->tunnel, s, ep->hostname, ep->port, ep->id, &ep->stats);
+	return tunnel_open(d->tunnel, s, ep->hostname, ep->port, ep->id,
+	    endpoint_stats(ep));
 }
 
 static void
@@ -187,6 +189,15 @@ tick(loop_t *loop, void *arg)
 	loop_timer_start(loop, &d->ticker, TICK_MS);
 }
 
+static int
+dns_wildcard(void *arg, const struct endpoint *w, const char *name,
+    uint32_t *addr)
+{
+	struct daemon *d = arg;
+
+	return disc_wildcard_addr(d->disc, w, name, addr);
+}
+
 static void
 on_disc_changed(void *arg)
 {
@@ -241,7 +252,9 @@ h_status(void *arg, cJSON *data, char *err, size_t errlen)
 		cJSON_AddNumberToObject(data, "listeners_failed",
 		    (double)ls.listeners_failed);
 	}
-	cJSON_AddNumberToObject(data, "endpoints", (double)eptable_count(d->eps));
+	cJSON_AddNumberToObject(data, "endpoints", (double)(eptable_count(d->eps) -
+	    eptable_count_derived(d->eps)));
+	cJSON_AddNumberToObject(data, "wildcard_names", (double)st.wildcard_names);
 	cJSON_AddNumberToObject(data, "uptime_s",
 	    (double)((loop_clock_ms() - d->started_ms) / 1000));
 	cJSON_AddStringToObject(data, "version", NGROKD_VERSION);
@@ -290,6 +303,12 @@ add_endpoint_json(struct endpoint *e, void *arg)
 	cJSON_AddNumberToObject(o, "port", e->port);
 	cJSON_AddStringToObject(o, "proto", e->proto);
 	cJSON_AddStringToObject(o, "url", e->url);
+	if (e->parent != NULL) {
+		/* Its streams count on the wildcard's row. */
+		cJSON_AddStringToObject(o, "wildcard", e->parent->hostname);
+		cJSON_AddItemToArray(arr, o);
+		return;
+	}
 	cJSON_AddNumberToObject(o, "streams_active", (double)s->streams_active);
 	cJSON_AddNumberToObject(o, "streams_total", (double)s->streams_total);
 	cJSON_AddNumberToObject(o, "bytes_in", (double)s->bytes_up);
@@ -377,6 +396,8 @@ hh_status(void *arg, cJSON *obj)
 static void
 add_endpoint_metrics(struct endpoint *e, void *arg)
 {
+	if (e->parent != NULL)	/* counted on its wildcard endpoint */
+		return;
 	(void)metrics_snapshot_add_endpoint(arg, e->id, e->hostname, e->port,
 	    &e->stats);
 }
@@ -631,6 +652,8 @@ daemon_run(struct config *cfg, const struct daemon_opts *opts)
 			goto out;
 		}
 	}
+	if (d.dp != NULL)
+		dp_set_wildcard(d.dp, dns_wildcard, &d);
 	if (d.lo != NULL && d.dp == NULL && (r = disc_set_loopback(d.disc, 1)) != 0) {
 		log_warnx("daemon: discovery: loopback addresses: %s", strerror(-r));
 		goto out;

@@ -22,6 +22,8 @@ struct datapath {
 	loop_timer_t	 pcap_timer;
 	dp_open_back_cb	 open_back;
 	void		*arg;
+	dp_wildcard_cb	 wildcard;
+	void		*wildcard_arg;
 	uint32_t	 gateway;
 	struct tun_params tp;
 	char		 name[32];
@@ -143,31 +145,35 @@ dp_readable(loop_t *loop, int fd, int events, void *arg)
 	}
 }
 
-/* DNS: exact host names of the endpoint table (case-insensitive).  Names
- * under a wildcard endpoint are managed but get no address yet (NODATA):
- * allocating per-name addresses is not built (docs/dns.md). */
+/* DNS: exact host names of the endpoint table (case-insensitive; the
+ * derived endpoints of names under wildcards included), else the most
+ * specific wildcard endpoint covering the name, whose per-name address
+ * discovery allocates (docs/dns.md). */
 struct dns_q {
-	const char	*name;
-	uint32_t	 addr;
-	int		 found, wildcard;
+	const char		*name;
+	size_t			 len;
+	uint32_t		 addr;
+	int			 found;
+	const struct endpoint	*wildcard;	/* the longest suffix */
 };
 
 static void
 dns_match(struct endpoint *e, void *arg)
 {
 	struct dns_q *q = arg;
-	size_t nl, hl;
+	size_t hl;
 
 	if (strcasecmp(e->hostname, q->name) == 0) {
 		q->found = 1;
 		q->addr = e->addr;
 		return;
 	}
-	if (e->hostname[0] == '*' && e->hostname[1] == '.') {
-		nl = strlen(q->name);
+	if (e->hostname[0] == '*' && e->hostname[1] == '.' && e->parent == NULL) {
 		hl = strlen(e->hostname + 1);
-		if (nl > hl && strcasecmp(q->name + nl - hl, e->hostname + 1) == 0)
-			q->wildcard = 1;
+		if (q->len > hl && strcasecmp(q->name + q->len - hl,
+		    e->hostname + 1) == 0 && (q->wildcard == NULL ||
+		    hl > strlen(q->wildcard->hostname + 1)))
+			q->wildcard = e;
 	}
 }
 
@@ -175,7 +181,7 @@ static int
 dp_dns_resolve(void *arg, const char *qname, uint32_t *addr)
 {
 	datapath_t *dp = arg;
-	struct dns_q q = { qname, 0, 0, 0 };
+	struct dns_q q = { qname, strlen(qname), 0, 0, NULL };
 
 	eptable_foreach(dp->eps, dns_match, &q);
 	if (q.found) {
@@ -183,7 +189,19 @@ dp_dns_resolve(void *arg, const char *qname, uint32_t *addr)
 			*addr = q.addr;
 		return 1;
 	}
-	return q.wildcard ? 0 : -1;
+	if (q.wildcard == NULL)
+		return -1;
+	/* Only an A (or ANY) query allocates; others are NODATA. */
+	if (addr == NULL || dp->wildcard == NULL)
+		return 0;
+	return dp->wildcard(dp->wildcard_arg, q.wildcard, qname, addr) > 0;
+}
+
+void
+dp_set_wildcard(datapath_t *dp, dp_wildcard_cb fn, void *arg)
+{
+	dp->wildcard = fn;
+	dp->wildcard_arg = arg;
 }
 
 static int64_t

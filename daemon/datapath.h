@@ -19,10 +19,22 @@ typedef struct datapath datapath_t;
  * 0, or -errno to reset the app's connection. */
 typedef int (*dp_open_back_cb)(void *arg, stream_t *s, struct endpoint *ep);
 
+/*
+ * DNS for a name under a wildcard endpoint (dns.enabled): w is the most
+ * specific wildcard endpoint covering name (lower case).  1 + *addr, or 0
+ * for no address (NODATA).  Loop thread, must not block; the daemon
+ * passes discovery's disc_wildcard_addr.
+ */
+typedef int (*dp_wildcard_cb)(void *arg, const struct endpoint *w,
+	    const char *name, uint32_t *addr);
+
 /* Opens the device and the stack.  NULL + errno, reason logged. */
 datapath_t *dp_new(loop_t *loop, const struct config *cfg, eptable_t *eps,
 	    dp_open_back_cb open_back, void *arg);
 void	 dp_free(datapath_t *dp);
+/* Names under wildcard endpoints get addresses through fn (set once
+ * discovery exists); without it they answer NODATA. */
+void	 dp_set_wildcard(datapath_t *dp, dp_wildcard_cb fn, void *arg);
 const char *dp_device_name(const datapath_t *dp);
 uint32_t dp_gateway(const datapath_t *dp);
 /* NULL while the device is up, else why it is gone. */

@@ -905,6 +905,8 @@ collect_ep(struct endpoint *e, void *arg)
 	struct collect *c = arg;
 	struct endpoint **v;
 
+	if (e->parent != NULL)	/* a name under a wildcard: DNS, TUN only */
+		return;
 	if (c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 32;
 

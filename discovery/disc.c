@@ -7,6 +7,13 @@
  * Handoff: the worker builds an endpoint list (owned by nobody else), puts
  * it in d->pending under d->mu and writes the eventfd; the loop takes it
  * and reconciles.  A newer list replaces one the loop has not taken yet.
+ *
+ * Names under wildcard endpoints (docs/dns.md): the loop thread allocates
+ * them when DNS asks, from the same allocator, under d->amu.  The worker
+ * holds d->amu only for in-memory work (an allocation round: hash lookups,
+ * O(endpoints); rendering state.json's text), never across a file write or
+ * a request, so a DNS answer never waits for the network or the disk; the
+ * write of a new name is queued to the worker (d->save).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -55,12 +62,19 @@ struct disc {
 	pthread_mutex_t	 mu;			/* guards what follows */
 	pthread_cond_t	 cv;
 	int		 stop, kick, deregister;
+	int		 save;			/* state.json is to be written */
 	char		*api_key;
 	struct disc_eplist *pending;
 	struct disc_status status;
 
-	/* Worker thread only (set up before it starts). */
+	/* The allocator and the names under wildcards: the worker's rounds
+	 * and state rendering, the loop's DNS allocations. */
+	pthread_mutex_t	 amu;
 	disc_alloc_t	*alloc;
+	disc_wild_t	*wild;
+	unsigned	 wild_limit;
+
+	/* Worker thread only (set up before it starts). */
 	struct disc_state st;
 	char		*saved_state;		/* last text written */
 	CURL		*curl;
@@ -238,6 +252,8 @@ adopt(disc_t *d, const char *key, const char *meta, struct disc_op *op)
 	}
 }
 
+static int save_state(disc_t *d);
+
 static int
 save_credentials(disc_t *d, const char *key_pem, const struct disc_op *op)
 {
@@ -258,7 +274,7 @@ save_credentials(disc_t *d, const char *key_pem, const struct disc_op *op)
 	d->st.api_url = strdup(d->api_url);
 	if (d->st.operator_id == NULL || d->st.api_url == NULL)
 		return -ENOMEM;
-	return disc_state_save(d->state_path, &d->st, d->alloc);
+	return save_state(d);
 }
 
 /* POST a new operator, or PATCH a new CSR into id (adoption, renewal). */
@@ -436,12 +452,40 @@ fetch_all(disc_t *d, const char *key, struct disc_eplist *l)
 	return r;
 }
 
-/* Addresses for l; endpoints that get none (subnet full) are dropped. */
+static int
+cmp_ep_host(const void *key, const void *elt)
+{
+	return strcmp(key, ((const struct disc_ep *)elt)->hostname);
+}
+
+/* Is host among the polled endpoints?  l is sorted by host name
+ * (disc_eplist_normalize) and assign keeps the order. */
+static int
+listed(void *arg, const char *host)
+{
+	const struct disc_eplist *l = arg;
+
+	return l->n > 0 && bsearch(host, l->v, l->n, sizeof(*l->v),
+	    cmp_ep_host) != NULL;
+}
+
+/* n: disc_wild_count, read under amu. */
+static void
+set_wild_count(disc_t *d, size_t n)
+{
+	pthread_mutex_lock(&d->mu);
+	d->status.wildcard_names = n;
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Addresses for l; endpoints that get none (subnet full) are dropped.
+ * The names under wildcards still listed keep theirs. */
 static void
 assign(disc_t *d, struct disc_eplist *l)
 {
-	size_t i, w = 0, dropped = 0;
+	size_t i, w = 0, dropped = 0, gone, names;
 
+	pthread_mutex_lock(&d->amu);
 	disc_alloc_begin_round(d->alloc);
 	for (i = 0; i < l->n; i++) {
 		if (disc_alloc_acquire(d->alloc, l->v[i].hostname,
@@ -454,31 +498,45 @@ assign(disc_t *d, struct disc_eplist *l)
 		l->v[w++] = l->v[i];
 	}
 	l->n = w;
+	gone = disc_wild_round(d->wild, d->alloc, listed, l);
 	disc_alloc_end_round(d->alloc);
+	names = disc_wild_count(d->wild);
+	pthread_mutex_unlock(&d->amu);
+	if (gone)
+		log_info("disc: %zu names under wildcard endpoints lose their "
+		    "addresses (the wildcard is gone, or an endpoint of that "
+		    "name is listed)", gone);
+	set_wild_count(d, names);
 	if (dropped)
 		set_error(d, "the address range is exhausted: %zu endpoints "
 		    "have no address (widen net.subnet)", dropped);
 }
 
-static void
+/* Writes state.json when its text changed; the text is rendered under
+ * amu, the file written outside it. */
+static int
 save_state(disc_t *d)
 {
-	char *txt = disc_state_render(&d->st, d->alloc);
+	char *txt;
 	int r;
 
+	pthread_mutex_lock(&d->amu);
+	txt = disc_state_render(&d->st, d->alloc, d->wild);
+	pthread_mutex_unlock(&d->amu);
 	if (txt == NULL)
-		return;
+		return -ENOMEM;
 	if (d->saved_state != NULL && strcmp(txt, d->saved_state) == 0) {
 		free(txt);
-		return;
+		return 0;
 	}
 	if ((r = disc_write_atomic(d->state_path, txt, strlen(txt), 0600, 0)) != 0) {
 		log_warnx("disc: writing %s: %s", d->state_path, strerror(-r));
 		free(txt);
-		return;
+		return r;
 	}
 	free(d->saved_state);
 	d->saved_state = txt;
+	return 0;
 }
 
 static void
@@ -630,6 +688,27 @@ work(disc_t *d, const char *key, int dereg)
 	return r == -ENOENT && d->failures < 3 ? 0 : backoff_ms(d);
 }
 
+/* Waits (d->mu held) until stop, a kick or until; writes state.json
+ * meanwhile when the loop gave a name under a wildcard an address. */
+static void
+wait_until(disc_t *d, const struct timespec *until)
+{
+	int rc = 0;
+
+	for (;;) {
+		while (!d->stop && !d->kick && !d->save && rc == 0)
+			rc = pthread_cond_timedwait(&d->cv, &d->mu, until);
+		if (d->stop || d->kick || !d->save)
+			return;
+		d->save = 0;
+		pthread_mutex_unlock(&d->mu);
+		save_state(d);
+		pthread_mutex_lock(&d->mu);
+		if (rc != 0)
+			return;		/* time for the next poll */
+	}
+}
+
 static void *
 worker(void *arg)
 {
@@ -659,15 +738,65 @@ worker(void *arg)
 			until.tv_nsec -= 1000000000L;
 		}
 		pthread_mutex_lock(&d->mu);
-		while (!d->stop && !d->kick &&
-		    pthread_cond_timedwait(&d->cv, &d->mu, &until) == 0)
-			;
+		wait_until(d, &until);
 	}
 	pthread_mutex_unlock(&d->mu);
 	return NULL;
 }
 
 /* --- the loop side ------------------------------------------------------- */
+
+struct wild_copy {
+	struct disc_wild_name	*v;
+	size_t			 n;
+	int			 nomem;
+};
+
+static void
+copy_name(const char *name, const char *wildcard, uint32_t addr, void *arg)
+{
+	struct wild_copy *c = arg;
+	struct disc_wild_name *x = &c->v[c->n];
+
+	if ((x->name = strdup(name)) == NULL ||
+	    (x->wildcard = strdup(wildcard)) == NULL) {
+		free(x->name);
+		c->nomem = 1;
+		return;
+	}
+	x->addr = addr;
+	c->n++;
+}
+
+/* The derived endpoints follow the names (copied from under amu) and the
+ * wildcard endpoints now in the table. */
+static void
+wild_sync(disc_t *d)
+{
+	struct disc_reconcile_stats rs;
+	struct wild_copy c = { NULL, 0, 0 };
+	size_t i, n;
+	int r = -ENOMEM;
+
+	pthread_mutex_lock(&d->amu);
+	n = disc_wild_count(d->wild);
+	if ((c.v = calloc(n ? n : 1, sizeof(*c.v))) != NULL)
+		disc_wild_foreach(d->wild, copy_name, &c);
+	pthread_mutex_unlock(&d->amu);
+	if (c.v != NULL && !c.nomem)
+		r = disc_wild_sync(d->table, c.v, c.n, &rs);
+	for (i = 0; i < c.n; i++) {
+		free(c.v[i].name);
+		free(c.v[i].wildcard);
+	}
+	free(c.v);
+	if (r != 0)
+		log_warnx("disc: names under wildcards: out of memory; retrying "
+		    "next poll");
+	else if (rs.added || rs.removed)
+		log_info("disc: names under wildcards: %zu table entries added, "
+		    "%zu removed", rs.added, rs.removed);
+}
 
 static void
 on_result(loop_t *loop, int fd, int events, void *arg)
@@ -691,8 +820,10 @@ on_result(loop_t *loop, int fd, int events, void *arg)
 	free(l);
 	if (r != 0)
 		log_warnx("disc: reconcile: out of memory; retrying next poll");
+	wild_sync(d);
 	pthread_mutex_lock(&d->mu);
-	d->status.endpoints = eptable_count(d->table);
+	d->status.endpoints = eptable_count(d->table) -
+	    eptable_count_derived(d->table);
 	pthread_mutex_unlock(&d->mu);
 	if (rs.added || rs.removed) {
 		log_info("disc: endpoints: %zu added, %zu removed, %zu unchanged",
@@ -738,6 +869,7 @@ copy_config(disc_t *d, const struct config *cfg)
 		    == NULL)
 			return -ENOMEM;
 	d->poll_ms = cfg->poll_interval_ms >= 1000 ? cfg->poll_interval_ms : 1000;
+	d->wild_limit = cfg->dns_wildcard_names;
 	d->connect_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000;
 	/* .0 network, .1 gateway, .2 the utun peer on macOS: endpoints start
 	 * at .3 and end before the broadcast address. */
@@ -781,10 +913,15 @@ load_state(disc_t *d)
 	int aside, r;
 
 	disc_alloc_free(d->alloc);
+	disc_wild_free(d->wild);
 	disc_state_clear(&d->st);
-	if ((d->alloc = disc_alloc_new(d->first, d->last)) == NULL)
+	d->wild = NULL;
+	if ((d->alloc = disc_alloc_new(d->first, d->last)) == NULL ||
+	    (d->wild = disc_wild_new(d->wild_limit)) == NULL)
 		return -errno;
-	if ((r = disc_state_load(d->state_path, &d->st, d->alloc, &aside)) != 0) {
+	r = disc_state_load(d->state_path, &d->st, d->alloc, d->wild, &aside);
+	d->status.wildcard_names = disc_wild_count(d->wild);
+	if (r != 0) {
 		log_warnx("disc: reading %s: %s", d->state_path, strerror(-r));
 		return 0;	/* fresh start; the file is left alone */
 	}
@@ -813,6 +950,7 @@ disc_new(loop_t *loop, const struct config *cfg, eptable_t *table,
 	if (hooks != NULL)
 		d->hooks = *hooks;
 	pthread_mutex_init(&d->mu, NULL);
+	pthread_mutex_init(&d->amu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -897,6 +1035,7 @@ disc_free(disc_t *d)
 		free(d->api_key);
 	}
 	disc_alloc_free(d->alloc);
+	disc_wild_free(d->wild);
 	disc_state_clear(&d->st);
 	free(d->saved_state);
 	free(d->api_url);
@@ -908,6 +1047,7 @@ disc_free(disc_t *d)
 	for (i = 0; i < d->n_selectors; i++)
 		free(d->selectors[i]);
 	pthread_cond_destroy(&d->cv);
+	pthread_mutex_destroy(&d->amu);
 	pthread_mutex_destroy(&d->mu);
 	free(d);
 }
@@ -924,6 +1064,10 @@ disc_stop(disc_t *d)
 	pthread_join(d->thread, NULL);
 	loop_del_fd(d->loop, d->efd);
 	d->started = 0;
+	if (d->save) {		/* a name the worker had no time to write */
+		d->save = 0;
+		save_state(d);
+	}
 }
 
 int
@@ -998,6 +1142,38 @@ disc_get_status(disc_t *d, struct disc_status *st)
 	pthread_mutex_lock(&d->mu);
 	*st = d->status;
 	pthread_mutex_unlock(&d->mu);
+}
+
+int
+disc_wildcard_addr(disc_t *d, const struct endpoint *w, const char *name,
+    uint32_t *addr)
+{
+	int r;
+
+	size_t n;
+
+	pthread_mutex_lock(&d->amu);
+	r = disc_wild_get(d->wild, d->alloc, w->hostname, name, addr);
+	n = disc_wild_count(d->wild);
+	pthread_mutex_unlock(&d->amu);
+	if (r < 0) {
+		if (r != -EDQUOT && r != -ENOSPC)	/* those are logged */
+			log_warnx("disc: an address for %s under %s: %s", name,
+			    w->hostname, strerror(-r));
+		return 0;
+	}
+	if (r == 1) {
+		log_info("disc: %s (under %s) gets address %u.%u.%u.%u", name,
+		    w->hostname, *addr >> 24, (*addr >> 16) & 0xff,
+		    (*addr >> 8) & 0xff, *addr & 0xff);
+		pthread_mutex_lock(&d->mu);
+		d->save = 1;
+		d->status.wildcard_names = n;
+		pthread_cond_signal(&d->cv);
+		pthread_mutex_unlock(&d->mu);
+	}
+	disc_wild_add_entries(d->table, w->hostname, name, *addr);
+	return 1;
 }
 
 const char *

@@ -105,6 +105,55 @@ void	disc_alloc_foreach(const disc_alloc_t *a,
 	    void (*fn)(const char *host, uint32_t addr, int active, void *arg),
 	    void *arg);
 
+/* --- disc_wild.c: addresses for names under wildcard endpoints ------------ */
+
+/*
+ * The names DNS gave an address of their own under a wildcard endpoint
+ * ("a.apps.example" under "*.apps.example"), at most limit per wildcard.
+ * The addresses come from the ordinary allocator (one address per host
+ * name), so a name keeps its address, and a concrete endpoint that later
+ * appears with the same name takes it over.  Plain values: the caller
+ * locks (disc.c: the allocator's lock).
+ */
+typedef struct disc_wild disc_wild_t;
+
+#define DISC_WILD_NAMES_DEFAULT	256
+
+disc_wild_t *disc_wild_new(unsigned limit);	/* limit 0: the default */
+void	disc_wild_free(disc_wild_t *w);
+/* Is name (not a wildcard itself) strictly under wildcard "*.suffix"? */
+int	disc_wild_covers(const char *wildcard, const char *name);
+/*
+ * name's address under wildcard: 0 + *addr when it has one (a name first
+ * given out under another wildcard moves to this one, the most specific
+ * now); 1 + *addr when it was allocated from a just now (persist it);
+ * -EDQUOT when wildcard has limit names already, -ENOSPC when a is
+ * exhausted (both logged once until a name of that wildcard goes),
+ * -EINVAL (bad names, name not under wildcard), -ENOMEM.
+ */
+int	disc_wild_get(disc_wild_t *w, disc_alloc_t *a, const char *wildcard,
+	    const char *name, uint32_t *addr);
+/*
+ * Within a poll round of a (after begin_round, before end_round): keeps
+ * the names whose wildcard listed() reports as still polled, acquiring
+ * their addresses in this round; forgets the others (end_round releases
+ * their addresses) and the names listed() reports as polled host names of
+ * their own (a concrete endpoint took the name over).  Returns how many
+ * were forgotten.
+ */
+size_t	disc_wild_round(disc_wild_t *w, disc_alloc_t *a,
+	    int (*listed)(void *arg, const char *host), void *arg);
+/* A persisted name (state load, after the address map): its address must
+ * be active in a.  0, -EINVAL, -ENOENT (no address), -EEXIST, -EDQUOT,
+ * -ENOMEM. */
+int	disc_wild_restore(disc_wild_t *w, const disc_alloc_t *a,
+	    const char *name, const char *wildcard);
+size_t	disc_wild_count(const disc_wild_t *w);
+/* Calls fn for each name, sorted by name. */
+void	disc_wild_foreach(const disc_wild_t *w,
+	    void (*fn)(const char *name, const char *wildcard, uint32_t addr,
+	    void *arg), void *arg);
+
 /* --- disc_reconcile.c: the endpoint table (loop thread) ------------------ */
 
 struct disc_reconcile_stats {
@@ -114,11 +163,34 @@ struct disc_reconcile_stats {
 /*
  * Makes t hold exactly the endpoints of l (whose addr fields are set):
  * endpoints that did not change keep their struct (their streams go on),
- * changed ones are replaced.  O(n log n).  Sorts l by (addr, port).
+ * changed ones are replaced.  Derived endpoints (names under wildcards,
+ * disc_wild_sync's) are left alone unless an endpoint of l wants their
+ * (address, port).  O(n log n).  Sorts l by (addr, port).
  * 0 or -ENOMEM (the table then holds a mix; the next round repairs it).
  */
 int	disc_reconcile(eptable_t *t, struct disc_eplist *l,
 	    struct disc_reconcile_stats *st);
+
+/* One name of a disc_wild_t, copied out from under its lock. */
+struct disc_wild_name {
+	char		*name, *wildcard;
+	uint32_t	 addr;
+};
+
+/*
+ * Makes the derived endpoints of t match v (n names sorted by name): one
+ * per name and port of each wildcard endpoint of t it belongs to; derived
+ * endpoints of other names, of another address, or whose wildcard endpoint
+ * left the table are removed.  A concrete endpoint at the same (address,
+ * port) wins.  Loop thread.  0 or -ENOMEM (the next call repairs it).
+ */
+int	disc_wild_sync(eptable_t *t, const struct disc_wild_name *v, size_t n,
+	    struct disc_reconcile_stats *st);
+/* Adds derived endpoints for name at addr on each port of the wildcard
+ * endpoints of t whose host is wildcard (replacing derived ones of another
+ * name there).  Loop thread.  How many were added. */
+size_t	disc_wild_add_entries(eptable_t *t, const char *wildcard,
+	    const char *name, uint32_t addr);
 
 /* --- disc_file.c: files --------------------------------------------------- */
 
@@ -166,17 +238,19 @@ struct disc_state {
 
 void	disc_state_clear(struct disc_state *st);
 /*
- * Loads path into st and a (whose range is set).  A missing file is a fresh
+ * Loads path into st and a (whose range is set), and the names under
+ * wildcards into w when it is not NULL.  A missing file is a fresh
  * start (0).  A corrupt one is renamed to path.bad, logged, and also a fresh
  * start (0, *set_aside = 1).  Bad entries are skipped with a log line.
  */
 int	disc_state_load(const char *path, struct disc_state *st,
-	    disc_alloc_t *a, int *set_aside);
-/* The file's text (malloc'd), or NULL + errno. */
-char	*disc_state_render(const struct disc_state *st, const disc_alloc_t *a);
-/* Writes st and a atomically, mode 0600. */
+	    disc_alloc_t *a, disc_wild_t *w, int *set_aside);
+/* The file's text (malloc'd), or NULL + errno.  w may be NULL. */
+char	*disc_state_render(const struct disc_state *st, const disc_alloc_t *a,
+	    const disc_wild_t *w);
+/* Writes st, a and w (may be NULL) atomically, mode 0600. */
 int	disc_state_save(const char *path, const struct disc_state *st,
-	    const disc_alloc_t *a);
+	    const disc_alloc_t *a, const disc_wild_t *w);
 
 /* --- disc_op.c: kubernetes_operators objects ------------------------------ */
 

@@ -6,7 +6,12 @@
  *   {"version":1,"operator_id":"k8sop_...","ingress_endpoint":"host:443",
  *    "api_url":"https://api.ngrok.com","next_address":"10.107.0.9",
  *    "addresses":{"a.ngrok.app":"10.107.0.3"},
- *    "released":[{"host":"b.ngrok.app","address":"10.107.0.4"}]}
+ *    "released":[{"host":"b.ngrok.app","address":"10.107.0.4"}],
+ *    "wildcard_names":{"a.apps.example":"*.apps.example"}}
+ *
+ * wildcard_names (present only when there are some) says which names have
+ * their address (in "addresses") because DNS asked for them under a
+ * wildcard endpoint; an older ngrokd ignores the key and releases them.
  *
  * A file that does not parse is renamed to state.json.bad (so a person can
  * look at it) and discovery starts fresh; it never stops the daemon.
@@ -104,6 +109,33 @@ load_map(const cJSON *root, disc_alloc_t *a)
 		    token(e, "address", INET_ADDRSTRLEN), 0);
 }
 
+/* After load_map: the names under wildcards, whose addresses it restored. */
+static void
+load_wild(const cJSON *root, const disc_alloc_t *a, disc_wild_t *w)
+{
+	const cJSON *m, *e;
+	int r;
+
+	m = cJSON_GetObjectItemCaseSensitive(root, "wildcard_names");
+	if (w == NULL || !cJSON_IsObject(m))
+		return;
+	cJSON_ArrayForEach(e, m) {
+		if (!cJSON_IsString(e) || e->string == NULL ||
+		    !disc_valid_hostname(e->string) ||
+		    !disc_valid_hostname(e->valuestring)) {
+			log_warnx("disc: state: skipping a bad wildcard_names entry");
+			continue;
+		}
+		if ((r = disc_wild_restore(w, a, e->string, e->valuestring)) != 0)
+			log_warnx("disc: state: wildcard name %s under %s: %s; it "
+			    "gets an address again when asked for", e->string,
+			    e->valuestring, r == -ENOENT ? "it has no address" :
+			    r == -EDQUOT ? "over dns.wildcard_names" :
+			    r == -EEXIST ? "listed twice" : r == -EINVAL ?
+			    "not under that wildcard" : strerror(-r));
+	}
+}
+
 static int
 set_aside(const char *path, const char *why)
 {
@@ -122,7 +154,7 @@ set_aside(const char *path, const char *why)
 
 int
 disc_state_load(const char *path, struct disc_state *st, disc_alloc_t *a,
-    int *aside)
+    disc_wild_t *w, int *aside)
 {
 	const cJSON *v;
 	cJSON *root = NULL;
@@ -162,6 +194,7 @@ disc_state_load(const char *path, struct disc_state *st, disc_alloc_t *a,
 		return r;
 	}
 	load_map(root, a);
+	load_wild(root, a, w);
 	if (parse_addr(token(root, "next_address", INET_ADDRSTRLEN), &next) == 0)
 		disc_alloc_set_next_fresh(a, next);
 	else if (cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(root,
@@ -207,8 +240,19 @@ add_opt(cJSON *root, const char *name, const char *val)
 	return cJSON_AddStringToObject(root, name, val) ? 0 : -1;
 }
 
+static void
+save_wild(const char *name, const char *wildcard, uint32_t addr, void *arg)
+{
+	struct save_ctx *c = arg;
+
+	(void)addr;
+	if (cJSON_AddStringToObject(c->map, name, wildcard) == NULL)
+		c->fail = 1;
+}
+
 char *
-disc_state_render(const struct disc_state *st, const disc_alloc_t *a)
+disc_state_render(const struct disc_state *st, const disc_alloc_t *a,
+    const disc_wild_t *w)
 {
 	struct save_ctx c = { NULL, NULL, 0 };
 	struct in_addr ia;
@@ -228,6 +272,11 @@ disc_state_render(const struct disc_state *st, const disc_alloc_t *a)
 	    (c.rel = cJSON_AddArrayToObject(root, "released")) == NULL)
 		goto out;
 	disc_alloc_foreach(a, save_one, &c);
+	if (w != NULL && disc_wild_count(w) > 0) {
+		if ((c.map = cJSON_AddObjectToObject(root, "wildcard_names")) == NULL)
+			goto out;
+		disc_wild_foreach(w, save_wild, &c);
+	}
 	if (!c.fail)
 		txt = cJSON_Print(root);
 out:
@@ -239,12 +288,12 @@ out:
 
 int
 disc_state_save(const char *path, const struct disc_state *st,
-    const disc_alloc_t *a)
+    const disc_alloc_t *a, const disc_wild_t *w)
 {
 	char *txt;
 	int r;
 
-	if ((txt = disc_state_render(st, a)) == NULL)
+	if ((txt = disc_state_render(st, a, w)) == NULL)
 		return -ENOMEM;
 	r = disc_write_atomic(path, txt, strlen(txt), 0600, 0);
 	free(txt);

@@ -27,6 +27,11 @@ struct endpoint {
 	int		 in_table;	/* 0 once removed */
 	unsigned	 refs;
 	struct endpoint_stats stats;
+	/* A name under a wildcard endpoint that DNS gave an address of its
+	 * own (docs/dns.md): the wildcard endpoint (referenced), whose id,
+	 * proto and url this one carries and whose stats count its streams.
+	 * NULL for the endpoints discovery polled. */
+	struct endpoint	*parent;
 };
 
 typedef struct eptable eptable_t;
@@ -39,6 +44,12 @@ void		 eptable_free(eptable_t *t);	/* drops the table's references */
  * ENOMEM). */
 struct endpoint	*eptable_add(eptable_t *t, const char *id, const char *hostname,
 		    const char *proto, const char *url, uint32_t addr, uint16_t port);
+/* Adds an endpoint for hostname at (addr, parent->port) derived from the
+ * wildcard endpoint parent: same id, proto and url, streams counted on
+ * parent's stats; it holds a reference to parent.  NULL + errno as
+ * eptable_add. */
+struct endpoint	*eptable_add_derived(eptable_t *t, struct endpoint *parent,
+		    const char *hostname, uint32_t addr);
 /* Removes e from the table and drops the table's reference. */
 void		 eptable_remove(eptable_t *t, struct endpoint *e);
 /* The endpoint at (addr, port), or NULL.  Borrowed: take a reference to
@@ -47,7 +58,8 @@ struct endpoint	*eptable_lookup(const eptable_t *t, uint32_t addr, uint16_t port
 /* Is any endpoint at addr (any port)?  For ICMP echo. */
 int		 eptable_has_addr(const eptable_t *t, uint32_t addr);
 struct endpoint	*eptable_find_id(const eptable_t *t, const char *id);
-size_t		 eptable_count(const eptable_t *t);
+size_t		 eptable_count(const eptable_t *t);	/* derived ones too */
+size_t		 eptable_count_derived(const eptable_t *t);
 /* Calls fn for each endpoint in the table (do not add or remove inside). */
 void		 eptable_foreach(const eptable_t *t,
 		    void (*fn)(struct endpoint *e, void *arg), void *arg);
@@ -56,6 +68,9 @@ void		 endpoint_ref(struct endpoint *e);
 void		 endpoint_unref(struct endpoint *e);	/* frees at zero */
 /* void * form of endpoint_unref for stream_t.endpoint_release. */
 void		 endpoint_release(void *e);
+/* The counters a stream on e updates: its wildcard's for a derived
+ * endpoint, else its own. */
+struct endpoint_stats *endpoint_stats(struct endpoint *e);
 
 /*
  * The discovery client (disc_*): provisioning, polling bound endpoints,
@@ -92,7 +107,8 @@ struct disc_status {
 	char		 hosts_error[DISC_ERR_LEN];
 	long long	 last_poll_ok;	/* unix seconds, 0: never */
 	long long	 cert_not_after;	/* unix seconds, 0: unknown */
-	size_t		 endpoints;	/* in the table */
+	size_t		 endpoints;	/* in the table (derived ones not counted) */
+	size_t		 wildcard_names;	/* names with an address under wildcards */
 	unsigned	 consecutive_failures;
 };
 
@@ -129,6 +145,19 @@ void	 disc_get_status(disc_t *d, struct disc_status *st);
  * (renewal), so read them when connecting. */
 const char *disc_cert_path(const disc_t *d);
 const char *disc_key_path(const disc_t *d);
+/*
+ * DNS for name under the wildcard endpoint w (the most specific wildcard
+ * in the table that covers it; name lower case, no final dot).  Gives name
+ * an address of its own on first use (stable, persisted in state.json
+ * asynchronously, released when the wildcard disappears) and makes sure
+ * the table holds a derived endpoint for name at that address on each of
+ * the wildcard's ports.  Loop thread; does not block: an in-memory
+ * allocation under a lock the worker holds only for in-memory work.
+ * 1 + *addr; 0 when name gets no address (the wildcard has
+ * dns.wildcard_names names already, the subnet is full: logged once).
+ */
+int	 disc_wildcard_addr(disc_t *d, const struct endpoint *w, const char *name,
+	    uint32_t *addr);
 /*
  * Deletes the operator in the API (DELETE /kubernetes_operators/{id}) and
  * the local credentials and state; runs on the worker and reports through

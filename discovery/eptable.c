@@ -13,6 +13,7 @@ struct eptable {
 	size_t		  cap;		/* power of two */
 	size_t		  count;
 	size_t		  used;		/* count + tombstones */
+	size_t		  derived;	/* entries with a parent */
 };
 
 static struct endpoint tomb_;
@@ -140,6 +141,21 @@ eptable_add(eptable_t *t, const char *id, const char *hostname,
 	return e;
 }
 
+struct endpoint *
+eptable_add_derived(eptable_t *t, struct endpoint *parent, const char *hostname,
+    uint32_t addr)
+{
+	struct endpoint *e;
+
+	if ((e = eptable_add(t, parent->id, hostname, parent->proto, parent->url,
+	    addr, parent->port)) == NULL)
+		return NULL;
+	endpoint_ref(parent);
+	e->parent = parent;
+	t->derived++;
+	return e;
+}
+
 void
 eptable_remove(eptable_t *t, struct endpoint *e)
 {
@@ -149,6 +165,8 @@ eptable_remove(eptable_t *t, struct endpoint *e)
 		return;
 	t->slot[i] = TOMB;
 	t->count--;
+	if (e->parent != NULL)
+		t->derived--;
 	e->in_table = 0;
 	endpoint_unref(e);
 }
@@ -191,6 +209,12 @@ eptable_count(const eptable_t *t)
 	return t->count;
 }
 
+size_t
+eptable_count_derived(const eptable_t *t)
+{
+	return t->derived;
+}
+
 void
 eptable_foreach(const eptable_t *t, void (*fn)(struct endpoint *, void *),
     void *arg)
@@ -213,6 +237,7 @@ endpoint_unref(struct endpoint *e)
 {
 	if (e == NULL || --e->refs > 0)
 		return;
+	endpoint_unref(e->parent);
 	free(e->id);
 	free(e->hostname);
 	free(e->proto);
@@ -224,4 +249,10 @@ void
 endpoint_release(void *e)
 {
 	endpoint_unref(e);
+}
+
+struct endpoint_stats *
+endpoint_stats(struct endpoint *e)
+{
+	return e->parent != NULL ? &e->parent->stats : &e->stats;
 }

@@ -8,7 +8,8 @@
  * state.json.bad with its bytes intact when it is unusable); the operator
  * strings are printable tokens within their limits; every restored address
  * lies in the range; and what was loaded survives render -> load unchanged
- * (active map as a set, release queue in order, the fresh watermark).
+ * (active map as a set, release queue in order, the fresh watermark, the
+ * names under wildcards, each under its wildcard with an active address).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,6 +28,7 @@
 #define LAST_WIDE	0x0a6bfffeu	/* 10.107.255.254 */
 #define LAST_NARROW	0x0a6b0005u	/* four addresses: exhaustion */
 #define MAX_SNAP	4096
+#define WILD_LIMIT	3
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -170,24 +172,63 @@ same_str(const char *a, const char *b)
 	    (a != NULL && b != NULL && strcmp(a, b) == 0);
 }
 
+/* The names under wildcards as one string, "name wildcard addr\n" each. */
+struct wtext {
+	char		 buf[WILD_LIMIT * 64 * 520];
+	size_t		 len;
+	const disc_alloc_t *a;
+};
+
+static void
+wild_one(const char *name, const char *wildcard, uint32_t addr, void *arg)
+{
+	struct wtext *t = arg;
+	uint32_t x;
+
+	if (!disc_wild_covers(wildcard, name) ||
+	    disc_alloc_lookup(t->a, name, &x) != 0 || x != addr)
+		abort();
+	t->len += (size_t)snprintf(t->buf + t->len, sizeof(t->buf) - t->len,
+	    "%s %s %u\n", name, wildcard, addr);
+	if (t->len >= sizeof(t->buf))
+		t->len = sizeof(t->buf) - 1;
+}
+
+static void
+wild_text(const disc_wild_t *w, const disc_alloc_t *a, struct wtext *t)
+{
+	t->len = 0;
+	t->buf[0] = '\0';
+	t->a = a;
+	disc_wild_foreach(w, wild_one, t);
+}
+
 /* Saves what was loaded and loads it again: the same state must come back. */
 static void
-roundtrip(const struct disc_state *st, const disc_alloc_t *a, uint32_t last)
+roundtrip(const struct disc_state *st, const disc_alloc_t *a,
+    const disc_wild_t *w, uint32_t last)
 {
 	static struct snap s1, s2;
+	static struct wtext t1, t2;
 	struct disc_state st2;
 	disc_alloc_t *b;
+	disc_wild_t *w2;
 	char *txt;
 	size_t i;
 	int aside;
 
-	if ((txt = disc_state_render(st, a)) == NULL)
+	if ((txt = disc_state_render(st, a, w)) == NULL)
 		return;		/* out of memory */
 	put((const uint8_t *)txt, strlen(txt));
 	free(txt);
-	if ((b = disc_alloc_new(FIRST, last)) == NULL)
+	if ((b = disc_alloc_new(FIRST, last)) == NULL ||
+	    (w2 = disc_wild_new(WILD_LIMIT)) == NULL)
 		abort();
-	if (disc_state_load(path, &st2, b, &aside) != 0 || aside)
+	if (disc_state_load(path, &st2, b, w2, &aside) != 0 || aside)
+		abort();
+	wild_text(w, a, &t1);
+	wild_text(w2, b, &t2);
+	if (disc_wild_count(w) != disc_wild_count(w2) || strcmp(t1.buf, t2.buf))
 		abort();
 	if (!same_str(st->operator_id, st2.operator_id) ||
 	    !same_str(st->ingress_endpoint, st2.ingress_endpoint) ||
@@ -208,6 +249,7 @@ roundtrip(const struct disc_state *st, const disc_alloc_t *a, uint32_t last)
 	snap_free(&s2);
 	disc_state_clear(&st2);
 	disc_alloc_free(b);
+	disc_wild_free(w2);
 }
 
 int
@@ -217,12 +259,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct disc_state st;
 	struct stat sb;
 	disc_alloc_t *a;
+	disc_wild_t *w;
 	int r, aside = -1;
 
-	if ((a = disc_alloc_new(FIRST, last)) == NULL)
+	if ((a = disc_alloc_new(FIRST, last)) == NULL ||
+	    (w = disc_wild_new(WILD_LIMIT)) == NULL)
 		abort();
 	put(data, size);
-	r = disc_state_load(path, &st, a, &aside);
+	r = disc_state_load(path, &st, a, w, &aside);
 	if (r == -ENOMEM)
 		goto out;
 	if (r != 0 || (aside != 0 && aside != 1))
@@ -231,7 +275,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Set aside whole, for a person to look at; nothing loaded. */
 		if (stat(path, &sb) == 0 || stat(bad, &sb) != 0 ||
 		    (size_t)sb.st_size != size || st.operator_id != NULL ||
-		    disc_alloc_count(a) != 0)
+		    disc_alloc_count(a) != 0 || disc_wild_count(w) != 0)
 			abort();
 		unlink(bad);
 		goto out;
@@ -242,10 +286,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	nf = disc_alloc_next_fresh(a);
 	if (nf != 0 && (nf < FIRST || nf > last))
 		abort();
-	roundtrip(&st, a, last);
+	roundtrip(&st, a, w, last);
 	disc_state_clear(&st);
 out:
 	disc_alloc_free(a);
+	disc_wild_free(w);
 	unlink(path);
 	return 0;
 }

@@ -34,7 +34,7 @@ out=$(dig_ my-api.ngrok.app AAAA)
 check "AAAA for a managed name is NODATA (NOERROR, no answer)" \
 	sh -c "printf '%s' '$out' | grep -q 'status: NOERROR' && printf '%s' '$out' | grep -q 'ANSWER: 0'"
 check "an unknown name is REFUSED" sh -c "dig_() { ip netns exec $NS dig +time=2 +tries=1 @10.107.0.2 \"\$@\"; }; dig_ example.com | grep -q 'status: REFUSED'"
-check "a name under a wildcard endpoint is managed (NODATA until per-name addresses exist)" \
+check "a name under a wildcard endpoint is managed (NODATA: dp_harness has no discovery to give it an address; 91_wildcard does)" \
 	sh -c "ip netns exec $NS dig +time=2 +tries=1 @10.107.0.2 a.apps.example | grep -q 'status: NOERROR'"
 check "10.107.0.1 (the kernel's own address) is not the responder" \
 	sh -c "! ip netns exec $NS dig +time=1 +tries=1 @10.107.0.1 my-api.ngrok.app >/dev/null"

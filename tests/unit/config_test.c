@@ -134,6 +134,7 @@ assert_defaults(const struct config *c)
 	assert_int_equal(c->dns_enabled, 0);
 	assert_int_equal(c->dns_tcp, 1);
 	assert_int_equal(c->dns_ttl_ms, 30000);
+	assert_int_equal(c->dns_wildcard_names, 256);
 	assert_null(c->pcap_file);
 	assert_int_equal(c->pcap_max_bytes, 0);
 }
@@ -225,6 +226,7 @@ static const char full_yaml[] =
     "  enabled: true\n"
     "  tcp: false\n"
     "  ttl: 5m\n"
+    "  wildcard_names: 16\n"
     "health:\n"
     "  enabled: false\n"
     "  address: \"::1\"\n"
@@ -287,6 +289,7 @@ test_full_file(void **state)
 	assert_int_equal(c.dns_enabled, 1);
 	assert_int_equal(c.dns_tcp, 0);
 	assert_int_equal(c.dns_ttl_ms, 300000);
+	assert_int_equal(c.dns_wildcard_names, 16);
 	config_free(&c);
 }
 
@@ -376,6 +379,8 @@ static const struct bad bad_files[] = {
 	  "range (1..65535)" },
 	{ "limits:\n  max_streams: 0\n",
 	  "2:16: limits.max_streams: 0 is out of range (1..1048576)" },
+	{ "dns:\n  wildcard_names: 0\n",
+	  "2:19: dns.wildcard_names: 0 is out of range (1..65536)" },
 	{ "bound_endpoints:\n  selectors: \"true\"\n",
 	  "2:14: bound_endpoints.selectors: expected a list" },
 	{ "bound_endpoints:\n  selectors: [a, [b]]\n",
@@ -707,7 +712,7 @@ test_summary(void **state)
 	assert_non_null(strstr(out, "key (not set)"));
 	assert_non_null(strstr(out, "file (built-in defaults)"));
 	assert_non_null(strstr(out, "idle none"));
-	assert_non_null(strstr(out, "dns: enabled no, tcp yes, ttl 30s"));
+	assert_non_null(strstr(out, "dns: enabled no, tcp yes, ttl 30s, wildcard_names 256"));
 	assert_int_equal(count_lines(out), 10);
 	config_free(&c);
 

@@ -153,12 +153,12 @@ test_state_roundtrip(void **state)
 	round_of(a, h2, 1, x);			/* a.x and b.x released */
 	st.operator_id = strdup("k8sop_123");
 	st.ingress_endpoint = strdup("ingress.example:443");
-	assert_int_equal(disc_state_save(path, &st, a), 0);
+	assert_int_equal(disc_state_save(path, &st, a, NULL), 0);
 	assert_int_equal(stat(path, &sb), 0);
 	assert_int_equal(sb.st_mode & 0777, 0600);
 
 	b = disc_alloc_new(A(3), A(254));
-	assert_int_equal(disc_state_load(path, &st2, b, &aside), 0);
+	assert_int_equal(disc_state_load(path, &st2, b, NULL, &aside), 0);
 	assert_int_equal(aside, 0);
 	assert_string_equal(st2.operator_id, "k8sop_123");
 	assert_string_equal(st2.ingress_endpoint, "ingress.example:443");
@@ -190,7 +190,7 @@ test_state_corrupt(void **state)
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_int_equal(write(fd, "{\"version\":1,\"addr", 18), 18);
 	close(fd);
-	assert_int_equal(disc_state_load(path, &st, a, &aside), 0);
+	assert_int_equal(disc_state_load(path, &st, a, NULL, &aside), 0);
 	assert_int_equal(aside, 1);
 	assert_null(st.operator_id);
 	assert_int_equal(stat(bad, &sb), 0);
@@ -203,7 +203,7 @@ test_state_corrupt(void **state)
 	    "\"out.x\":\"10.108.0.1\",\"dup.x\":\"10.107.0.9\",\"n.x\":5}}";
 	assert_int_equal(write(fd, j, strlen(j)), (ssize_t)strlen(j));
 	close(fd);
-	assert_int_equal(disc_state_load(path, &st, a, &aside), 0);
+	assert_int_equal(disc_state_load(path, &st, a, NULL, &aside), 0);
 	assert_int_equal(aside, 0);
 	assert_null(st.operator_id);
 	assert_int_equal(disc_alloc_count(a), 1);
