@@ -131,6 +131,10 @@ $(OUT)/lwip/%.o: $(LWIPDIR)/src/%.c | $(LWIPDIR)/.fetched
 	$(Q)$(CC) $(CPPFLAGS) $(LWIP_CFLAGS) -c $< -o $@
 
 $(LWIP_SRCS): $(LWIPDIR)/.fetched
+# lwIP's headers are -isystem, so -MMD leaves our port headers out of its
+# dependency files: say it here, or an option change would not rebuild lwIP.
+LWIP_PORT_HDRS := $(wildcard third_party/lwip/port/include/*.h third_party/lwip/port/include/arch/*.h)
+$(LWIP_OBJS) $(LIB_OBJS): $(LWIP_PORT_HDRS)
 
 $(OUT)/liblwip.a: $(LWIP_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
