@@ -8,6 +8,9 @@
  *              [--max-streams N] [--header-timeout MS] [--idle-timeout MS]
  *              --endpoint HOST:PORT=ADDR ...
  *
+ * --dns serves DNS (dns.enabled); --dns-upstream IP[:PORT] forwards the
+ * names that are not ours there (dns.upstream); --no-dns-gateway turns
+ * dns.listen_gateway off.
  * --loopback serves the endpoints through the fallback front (kernel
  * listeners on their 127.0.0.x addresses) instead of a TUN device.
  * Prints "ready DEV" once the device is up; SIGUSR1 prints the counters
@@ -123,6 +126,8 @@ main(int argc, char *argv[])
 		{ "endpoint", required_argument, NULL, 'e' },
 		{ "debug", no_argument, NULL, 'D' },
 		{ "dns", no_argument, NULL, 'N' },
+		{ "dns-upstream", required_argument, NULL, 'U' },
+		{ "no-dns-gateway", no_argument, NULL, 'G' },
 		{ "loopback", no_argument, NULL, 'L' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -133,6 +138,7 @@ main(int argc, char *argv[])
 	eptable_t *eps;
 	datapath_t *dp = NULL;
 	lofront_t *lf = NULL;
+	const char *why;
 	int ch, loopback = 0;
 
 	log_init("dp_harness", 1, LOG_LVL_INFO);
@@ -155,6 +161,12 @@ main(int argc, char *argv[])
 		case 'P': tp.pool_size = (uint32_t)atoi(optarg); break;
 		case 'D': log_set_level(LOG_LVL_DEBUG); break;
 		case 'N': cfg.dns_enabled = 1; break;
+		case 'G': cfg.dns_listen_gateway = 0; break;
+		case 'U':
+			if (config_parse_upstream(optarg, &cfg.dns_upstream_addr,
+			    &cfg.dns_upstream_port, &why) != 0)
+				fatalx("--dns-upstream %s %s", optarg, why);
+			break;
 		case 'L': loopback = 1; break;
 		case 's':
 			if (config_parse_cidr(optarg, &cfg.subnet_addr,
