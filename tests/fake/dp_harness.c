@@ -13,7 +13,8 @@
  * dns.listen_gateway off.
  * --loopback serves the endpoints through the fallback front (kernel
  * listeners on their 127.0.0.x addresses) instead of a TUN device.
- * Prints "ready DEV" once the device is up; SIGUSR1 prints the counters
+ * A deleted device is recreated within a second (dp_recover), as the
+ * daemon does.  Prints "ready DEV" once the device is up; SIGUSR1 prints the counters
  * ("stats active=.. total=.. rst_unalloc=.. rst_limit=.. streams=..
  * sessions=.."); SIGTERM exits 0 after tearing everything down.
  */
@@ -217,8 +218,11 @@ main(int argc, char *argv[])
 	}
 	fflush(stdout);
 	while (!stop) {
-		if (loop_once(the_loop, -1) < 0)
+		/* As the daemon's 1 s tick: recreate a deleted device. */
+		if (loop_once(the_loop, 1000) < 0)
 			break;
+		if (dp != NULL && dp_down_reason(dp) != NULL)
+			dp_recover(dp);
 		if (dump) {
 			dump = 0;
 			print_stats(dp, h.tunnel);
