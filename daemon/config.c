@@ -75,6 +75,7 @@ enum ktype {
 	K_MODE,
 	K_SELECTORS,
 	K_OVERRIDES,
+	K_UPSTREAM,	/* IPv4 address with an optional :port */
 };
 
 struct key {
@@ -144,6 +145,8 @@ static const struct key keys[] = {
 	/* Each name is an address of the subnet: bound what queries for
 	 * random names can take. */
 	{ "dns", "wildcard_names", K_UINT, F(dns_wildcard_names), 1, 65536 },
+	{ "dns", "listen_gateway", K_BOOL, F(dns_listen_gateway), 0, 0 },
+	{ "dns", "upstream", K_UPSTREAM, F(dns_upstream_addr), 0, 0 },
 };
 #define N_KEYS	(sizeof(keys) / sizeof(keys[0]))
 
@@ -312,6 +315,39 @@ valid_hostport(const char *s)
 	return is_hostname(host);
 }
 
+int
+config_parse_upstream(const char *s, uint32_t *addr, uint16_t *port,
+    const char **why)
+{
+	const char *colon = strchr(s, ':');
+	char host[INET_ADDRSTRLEN];
+	size_t hl = colon != NULL ? (size_t)(colon - s) : strlen(s);
+	struct in_addr in;
+	uint32_t a;
+
+	*why = "is not an IPv4 address (a name cannot be resolved without "
+	    "DNS; IPv6 is not supported)";
+	if (hl == 0 || hl >= sizeof(host))
+		return -1;
+	memcpy(host, s, hl);
+	host[hl] = '\0';
+	if (inet_pton(AF_INET, host, &in) != 1)
+		return -1;
+	a = ntohl(in.s_addr);
+	if (a == 0 || a == 0xffffffffu || (a >> 28) == 0xe) {
+		*why = "is not a unicast address";
+		return -1;
+	}
+	*port = 53;
+	if (colon != NULL && parse_port(colon + 1, port) != 0) {
+		*why = "has a port outside 1..65535";
+		return -1;
+	}
+	*addr = a;
+	*why = NULL;
+	return 0;
+}
+
 static const char *
 fmt_ms(char *buf, size_t cap, uint32_t ms)
 {
@@ -463,6 +499,7 @@ defaults_raw(struct config *cfg)
 	cfg->dns_tcp = 1;
 	cfg->dns_ttl_ms = 30000;
 	cfg->dns_wildcard_names = 256;
+	cfg->dns_listen_gateway = 1;
 	if (set_str(&cfg->api_url, DEF_API_URL) != 0 ||
 	    set_str(&cfg->health_address, "127.0.0.1") != 0 ||
 	    set_str(&cfg->ingress_endpoint, DEF_INGRESS) != 0 ||
@@ -954,6 +991,32 @@ val_enum(struct parser *p, const struct key *k, const char *kp)
 	return 0;
 }
 
+/* dns.upstream: "" turns forwarding off again. */
+static int
+val_upstream(struct parser *p, const char *kp)
+{
+	const yaml_mark_t *m = &p->ev.start_mark;
+	char q[CFG_ECHO_MAX * 4 + 16];
+	const char *why;
+	uint32_t addr;
+	uint16_t port;
+
+	if (check_scalar(p, kp, 64, 0) != 0)
+		return -1;
+	if (*scalar(p) == '\0') {
+		p->cfg->dns_upstream_addr = 0;
+		p->cfg->dns_upstream_port = 0;
+		return 0;
+	}
+	quote(q, sizeof(q), scalar(p));
+	if (config_parse_upstream(scalar(p), &addr, &port, &why) != 0)
+		return perr(p, m, "%s: %s %s; want IP or IP:PORT, like "
+		    "\"192.0.2.53\" or \"192.0.2.53:5353\"", kp, q, why);
+	p->cfg->dns_upstream_addr = addr;
+	p->cfg->dns_upstream_port = port;
+	return 0;
+}
+
 static int
 val_cidr(struct parser *p, const char *kp)
 {
@@ -1116,6 +1179,8 @@ parse_value(struct parser *p, const struct key *k, const char *kp)
 		return val_enum(p, k, kp);
 	case K_CIDR:
 		return val_cidr(p, kp);
+	case K_UPSTREAM:
+		return val_upstream(p, kp);
 	case K_SELECTORS:
 		return val_selectors(p, kp);
 	case K_OVERRIDES:
@@ -1310,6 +1375,24 @@ parse_stream(struct parser *p)
 	return 0;
 }
 
+/* Rules between keys, checked once the whole file is read. */
+static int
+check_dns(const struct config *cfg, const char *name, char *err, size_t errlen)
+{
+	uint32_t mask = cfg->subnet_prefix == 0 ? 0 :
+	    0xffffffffu << (32 - cfg->subnet_prefix);
+	uint32_t a = cfg->dns_upstream_addr;
+
+	if (a != 0 && (a & mask) == (cfg->subnet_addr & mask)) {
+		seterr(err, errlen, "%s: dns.upstream: %u.%u.%u.%u is inside "
+		    "net.subnet (ngrokd's own addresses): queries would come "
+		    "back to ngrokd", name, a >> 24, (a >> 16) & 0xff,
+		    (a >> 8) & 0xff, a & 0xff);
+		return -1;
+	}
+	return 0;
+}
+
 int
 config_load_buf(struct config *cfg, const char *name, const char *buf,
     size_t len, char *err, size_t errlen)
@@ -1345,6 +1428,8 @@ config_load_buf(struct config *cfg, const char *name, const char *buf,
 	if (p.have_ev)
 		yaml_event_delete(&p.ev);
 	yaml_parser_delete(&p.yp);
+	if (r == 0)
+		r = check_dns(cfg, name, err, errlen);
 	if (r == 0 && (cfg->path = strdup(name)) == NULL)
 		r = nomem(&p);
 	if (r == 0 && (r = finish(cfg)) != 0) {
@@ -1459,10 +1544,22 @@ summary_selectors(const struct config *cfg)
 	    fmt_ms(t, sizeof(t), cfg->poll_interval_ms), list);
 }
 
+static const char *
+fmt_upstream(char *buf, size_t cap, const struct config *cfg)
+{
+	uint32_t a = cfg->dns_upstream_addr;
+
+	if (a == 0)
+		return "none";
+	snprintf(buf, cap, "%u.%u.%u.%u:%u", a >> 24, (a >> 16) & 0xff,
+	    (a >> 8) & 0xff, a & 0xff, cfg->dns_upstream_port);
+	return buf;
+}
+
 void
 config_log_summary(const struct config *cfg)
 {
-	char t[4][32];
+	char t[4][32], up[32];
 	struct in_addr in;
 	char sub[INET_ADDRSTRLEN];
 
@@ -1504,9 +1601,11 @@ config_log_summary(const struct config *cfg)
 	    fmt_ms(t[3], sizeof(t[3]), cfg->idle_timeout_ms));
 	log_info("config: health: enabled %s, address %s, port %u",
 	    yesno(cfg->health_enabled), cfg->health_address, cfg->health_port);
-	log_info("config: dns: enabled %s, tcp %s, ttl %s, wildcard_names %u",
-	    yesno(cfg->dns_enabled), yesno(cfg->dns_tcp),
-	    fmt_ms(t[0], sizeof(t[0]), cfg->dns_ttl_ms), cfg->dns_wildcard_names);
+	log_info("config: dns: enabled %s, tcp %s, ttl %s, wildcard_names %u, "
+	    "listen_gateway %s, upstream %s", yesno(cfg->dns_enabled),
+	    yesno(cfg->dns_tcp), fmt_ms(t[0], sizeof(t[0]), cfg->dns_ttl_ms),
+	    cfg->dns_wildcard_names, yesno(cfg->dns_listen_gateway),
+	    fmt_upstream(up, sizeof(up), cfg));
 	if (cfg->insecure_skip_verify)
 		log_warnx("config: tls.insecure_skip_verify is on: the ingress "
 		    "certificate is NOT verified");

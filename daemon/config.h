@@ -88,11 +88,15 @@ struct config {
 	char		*health_address;	/* 127.0.0.1; IPv4/IPv6 or "localhost" */
 	uint16_t	 health_port;		/* 8081; 0: ephemeral */
 
-	/* dns: the responder inside the stack, at subnet + 2 */
+	/* dns: the responder inside the stack, at subnet + 2, and at the
+	 * gateway (subnet + 1) from kernel sockets */
 	int		 dns_enabled;		/* 0 */
 	int		 dns_tcp;		/* 1 */
 	uint32_t	 dns_ttl_ms;		/* 30 s */
 	uint32_t	 dns_wildcard_names;	/* 256: addresses per wildcard */
+	int		 dns_listen_gateway;	/* 1 */
+	uint32_t	 dns_upstream_addr;	/* host order; 0: none (REFUSED) */
+	uint16_t	 dns_upstream_port;	/* 53 */
 
 	/* pcap (command line only, kept here so the daemon has one struct) */
 	char		*pcap_file;
@@ -120,6 +124,11 @@ void	config_log_summary(const struct config *cfg);
 
 /* Parses "10.107.0.0/16"; 0 or -1. */
 int	config_parse_cidr(const char *s, uint32_t *addr, uint8_t *prefix);
+/* Parses dns.upstream, "IP" or "IP:PORT" (IPv4, unicast; port 53 when
+ * left out).  0, or -1 with *why saying what is wrong ("is not an IPv4
+ * address", "has a port outside 1..65535", ...). */
+int	config_parse_upstream(const char *s, uint32_t *addr, uint16_t *port,
+	    const char **why);
 /* Parses "30", "30s", "500ms", "5m", "1h" into ms; 0 or -1. */
 int	config_parse_duration(const char *s, uint32_t *ms);
 

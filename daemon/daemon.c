@@ -539,6 +539,10 @@ start_datapath(struct daemon *d)
 		flags |= LOFRONT_VIRTUAL;
 		log_warnx("data path: %s, using loopback addresses (127.0.0.x)",
 		    d->mode_reason);
+		if (d->cfg.dns_enabled)
+			log_warnx("dns: not served in loopback mode (the responder "
+			    "lives in the TUN device's stack); endpoint names "
+			    "resolve through the hosts file only");
 	}
 	if (flags == 0 && !lofront_wants_network(&d->cfg))
 		return 0;

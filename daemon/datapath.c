@@ -6,6 +6,8 @@
 #include <strings.h>
 
 #include "daemon/datapath.h"
+#include "daemon/dnsfwd.h"
+#include "daemon/dnsgw.h"
 #include "daemon/log.h"
 
 /* Packets read per wake-up before other fds get a turn. */
@@ -19,6 +21,10 @@ struct datapath {
 	tun_pcap_t	*pcap;
 	netstack_t	*stack;
 	stack_dns_t	*dns;
+	dnsgw_t		*dns_gw;	/* the gateway's sockets (dns.listen_gateway) */
+	dnsfwd_t	*dns_fwd;	/* dns.upstream */
+	int		 dns_gw_wanted;
+	int		 dns_tcp;
 	loop_timer_t	 pcap_timer;
 	dp_open_back_cb	 open_back;
 	void		*arg;
@@ -31,6 +37,7 @@ struct datapath {
 };
 
 static void dp_readable(loop_t *loop, int fd, int events, void *arg);
+static void dp_dns_gateway(datapath_t *dp);
 
 static int
 dp_output(void *arg, const void *pkt, size_t len, int partial,
@@ -78,6 +85,7 @@ dp_recover(datapath_t *dp)
 	dp->tun = t;
 	dp->down[0] = '\0';
 	log_info("datapath: %s is back", tun_name(t));
+	dp_dns_gateway(dp);
 	return 0;
 }
 
@@ -204,6 +212,87 @@ dp_set_wildcard(datapath_t *dp, dp_wildcard_cb fn, void *arg)
 	dp->wildcard_arg = arg;
 }
 
+/* The gateway's DNS sockets: bound now, or bound again after the device
+ * (and with it the address) was recreated.  Failing is not fatal: the
+ * responder at gateway + 1 still answers. */
+static void
+dp_dns_gateway(datapath_t *dp)
+{
+	struct dnsgw_params gp = { dp->gateway, 0, dp->dns_tcp };
+	int r;
+
+	if (!dp->dns_gw_wanted || dp->dns == NULL)
+		return;
+	if (dp->dns_gw == NULL) {
+		dp->dns_gw = dnsgw_new(dp->loop, dp->dns, &gp);
+		r = dp->dns_gw == NULL ? -errno : 0;
+	} else {
+		r = dnsgw_rebind(dp->dns_gw);
+	}
+	if (r != 0)
+		log_warnx("dns: cannot listen at the gateway %u.%u.%u.%u:53: %s; "
+		    "only %u.%u.%u.%u answers", dp->gateway >> 24,
+		    (dp->gateway >> 16) & 0xff, (dp->gateway >> 8) & 0xff,
+		    dp->gateway & 0xff, strerror(-r), (dp->gateway + 1) >> 24,
+		    ((dp->gateway + 1) >> 16) & 0xff, ((dp->gateway + 1) >> 8) & 0xff,
+		    (dp->gateway + 1) & 0xff);
+	else
+		log_info("dns: answering at the gateway %u.%u.%u.%u:53 too",
+		    dp->gateway >> 24, (dp->gateway >> 16) & 0xff,
+		    (dp->gateway >> 8) & 0xff, dp->gateway & 0xff);
+}
+
+/* The responder (lwIP, gateway + 1), its forwarder and the gateway's
+ * sockets.  0 or -errno (logged). */
+static int
+dp_dns_start(datapath_t *dp, const struct config *cfg)
+{
+	struct dnsfwd_params fp = { cfg->dns_upstream_addr,
+	    cfg->dns_upstream_port, 0, 0 };
+	struct stack_dns_params dns = {
+		.addr = 0, .resolve = dp_dns_resolve, .arg = dp,
+		.ttl = cfg->dns_ttl_ms / 1000, .tcp = cfg->dns_tcp,
+	};
+	uint32_t a = dp->gateway + 1, u = cfg->dns_upstream_addr;
+	char other[64] = "REFUSED";
+
+	if (u != 0) {
+		if ((dp->dns_fwd = dnsfwd_new(dp->loop, &fp)) == NULL) {
+			log_warn("datapath: DNS forwarder");
+			return -errno;
+		}
+		dns.forward = dnsfwd_query;
+		dns.forward_arg = dp->dns_fwd;
+	}
+	if ((dp->dns = stack_dns_new(dp->stack, &dns)) == NULL) {
+		log_warn("datapath: DNS responder");
+		return -errno;
+	}
+	if (u != 0)
+		snprintf(other, sizeof(other), "forwarded to %u.%u.%u.%u:%u",
+		    u >> 24, (u >> 16) & 0xff, (u >> 8) & 0xff, u & 0xff,
+		    cfg->dns_upstream_port);
+	log_info("dns: answering for the endpoints' names at %u.%u.%u.%u:53; "
+	    "other names: %s", a >> 24, (a >> 16) & 0xff, (a >> 8) & 0xff,
+	    a & 0xff, other);
+	dp->dns_gw_wanted = cfg->dns_listen_gateway;
+	dp->dns_tcp = cfg->dns_tcp;
+	dp_dns_gateway(dp);
+	return 0;
+}
+
+/* The forwarder first: its queries point at the gateway and responder. */
+static void
+dp_dns_stop(datapath_t *dp)
+{
+	dnsfwd_free(dp->dns_fwd);
+	dp->dns_fwd = NULL;
+	dnsgw_free(dp->dns_gw);
+	dp->dns_gw = NULL;
+	stack_dns_free(dp->dns);
+	dp->dns = NULL;
+}
+
 static int64_t
 dp_hook(loop_t *loop, void *arg)
 {
@@ -273,21 +362,8 @@ dp_new(loop_t *loop, const struct config *cfg, eptable_t *eps,
 		log_warn("datapath: lwIP stack");
 		goto fail;
 	}
-	if (cfg->dns_enabled) {
-		struct stack_dns_params dns = {
-			.addr = 0, .resolve = dp_dns_resolve, .arg = dp,
-			.ttl = cfg->dns_ttl_ms / 1000, .tcp = cfg->dns_tcp,
-		};
-
-		if ((dp->dns = stack_dns_new(dp->stack, &dns)) == NULL) {
-			log_warn("datapath: DNS responder");
-			goto fail;
-		}
-		log_info("dns: answering for the endpoints' names at "
-		    "%u.%u.%u.%u:53", (dp->gateway + 1) >> 24,
-		    ((dp->gateway + 1) >> 16) & 0xff, ((dp->gateway + 1) >> 8) & 0xff,
-		    (dp->gateway + 1) & 0xff);
-	}
+	if (cfg->dns_enabled && (errno = -dp_dns_start(dp, cfg)) != 0)
+		goto fail;
 	if ((errno = -loop_add_fd(loop, tun_fd(dp->tun), LOOP_READ, dp_readable, dp)) != 0)
 		goto fail;
 	loop_set_hook(loop, dp_hook, dp);
@@ -307,7 +383,7 @@ dp_free(datapath_t *dp)
 	loop_set_hook(dp->loop, NULL, NULL);
 	if (dp->tun != NULL)
 		loop_del_fd(dp->loop, tun_fd(dp->tun));
-	stack_dns_free(dp->dns);
+	dp_dns_stop(dp);
 	stack_free(dp->stack);
 	if (dp->pcap != NULL) {
 		loop_timer_stop(dp->loop, &dp->pcap_timer);

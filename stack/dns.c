@@ -10,6 +10,11 @@
  *
  * The parser (dns_parse.c) decides what is a well-formed query; this file
  * decides the answer through the daemon's resolve callback and moves bytes.
+ * Queries that are not ours go to the forward callback when there is one
+ * (dns.upstream): the reply then comes later through the origin's deliver
+ * (dns_deliver below), after the query's pcb callback has returned, so a
+ * TCP connection is found again by its id, and pipelined replies may leave
+ * out of order (RFC 7766 6.2.1.1 allows it; clients match ids).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -36,6 +41,9 @@ struct dns_conn {
 	struct dns_conn	*next, *prev;
 	stack_dns_t	*d;
 	struct tcp_pcb	*pcb;
+	uint64_t	 id;		/* for forwarded replies (origin.conn) */
+	unsigned	 pending;	/* forwarded queries not answered yet */
+	int		 eof;		/* the client closed: close after pending */
 	unsigned	 idle;		/* poll ticks since the last query */
 	size_t		 have;		/* bytes in in[] */
 	uint8_t		 in[2 + DNS_TCP_MAX_QUERY];
@@ -49,27 +57,32 @@ struct stack_dns {
 	struct tcp_pcb		*listen;
 	struct dns_conn		*conns;
 	unsigned		 n_conns;
+	uint64_t		 next_conn_id;
 	uint8_t			 in[DNS_MAX_UDP + 1];
 	uint8_t			 out[2 + DNS_REPLY_MAX];
 };
 
-/* The rcode for a well-formed query q; *answer is set when *addr is to be
- * sent as an A record. */
+#define RCODE_FORWARD	(-1)	/* decide(): not ours, for the forwarder */
+
+/* The rcode for a well-formed query q (or RCODE_FORWARD); *answer is set
+ * when *addr is to be sent as an A record. */
 static int
 decide(stack_dns_t *d, const struct stack_dns_query *q, uint32_t *addr,
     int *answer)
 {
 	int want_a = q->qtype == DNS_TYPE_A || q->qtype == DNS_TYPE_ANY;
-	int r;
+	int r = -1;
 
 	*answer = 0;
-	if (q->qclass != DNS_CLASS_IN || !q->name_ldh ||
-	    q->qtype == DNS_TYPE_AXFR || q->qtype == DNS_TYPE_IXFR) {
+	if (q->qtype == DNS_TYPE_AXFR || q->qtype == DNS_TYPE_IXFR) {
 		d->stats.refused++;
 		return DNS_RCODE_REFUSED;
 	}
-	r = d->p.resolve(d->p.arg, q->name, want_a ? addr : NULL);
+	if (q->qclass == DNS_CLASS_IN && q->name_ldh)
+		r = d->p.resolve(d->p.arg, q->name, want_a ? addr : NULL);
 	if (r < 0) {
+		if (d->p.forward != NULL)
+			return RCODE_FORWARD;
 		d->stats.refused++;
 		return DNS_RCODE_REFUSED;
 	}
@@ -82,17 +95,18 @@ decide(stack_dns_t *d, const struct stack_dns_query *q, uint32_t *addr,
 	return DNS_RCODE_NOERROR;
 }
 
-/* The reply to msg in out (cap bytes), or 0 for none. */
-static size_t
-respond(stack_dns_t *d, const uint8_t *msg, size_t len, size_t max,
-    uint8_t *out, size_t cap)
+/* The reply to msg in out (cap bytes): its length, 0 for none, or
+ * -EINPROGRESS (forwarded: o->deliver answers). */
+static int
+respond(stack_dns_t *d, const uint8_t *msg, size_t len,
+    const struct stack_dns_origin *o, uint8_t *out, size_t cap)
 {
 	struct stack_dns_query q;
 	uint32_t addr = 0;
 	int rcode, answer;
 
 	d->stats.queries++;
-	switch (stack_dns_parse_query(msg, len, max, &q)) {
+	switch (stack_dns_parse_query(msg, len, DNS_MAX_UDP, &q)) {
 	case STACK_DNS_DROP:
 		d->stats.dropped++;
 		return 0;
@@ -101,22 +115,67 @@ respond(stack_dns_t *d, const uint8_t *msg, size_t len, size_t max,
 			d->stats.notimp++;
 		else
 			d->stats.formerr++;
-		return stack_dns_build_reply(out, cap, msg, &q, q.rcode, NULL, 0);
+		return (int)stack_dns_build_reply(out, cap, msg, &q, q.rcode,
+		    NULL, 0);
 	case STACK_DNS_QUERY:
 		break;
 	}
 	rcode = decide(d, &q, &addr, &answer);
-	return stack_dns_build_reply(out, cap, msg, &q, rcode,
+	if (rcode == RCODE_FORWARD) {
+		if (d->p.forward(d->p.forward_arg, msg, len, o) == 0) {
+			d->stats.forwarded++;
+			return -EINPROGRESS;
+		}
+		d->stats.servfail++;
+		rcode = DNS_RCODE_SERVFAIL;
+	}
+	return (int)stack_dns_build_reply(out, cap, msg, &q, rcode,
 	    answer ? &addr : NULL, d->p.ttl);
 }
+
+/* Sends a reply from the responder's address to addr:port.  A forwarded
+ * reply larger than the device's MTU goes out truncated (TC): lwIP is
+ * built without IP fragmentation (lwipopts.h), and the client retries
+ * over TCP. */
+static void
+udp_reply(stack_dns_t *d, const ip_addr_t *addr, u16_t port,
+    const uint8_t *msg, size_t n)
+{
+	struct pbuf *r;
+
+	if (n + 28 > d->st->netif.mtu) {
+		/* Header and question are all that stay: they fit in out. */
+		if (n > sizeof(d->out))
+			n = sizeof(d->out);
+		if (msg != d->out)
+			memcpy(d->out, msg, n);
+		n = stack_dns_truncate(d->out, n);
+		msg = d->out;
+	}
+	if ((r = pbuf_alloc(PBUF_TRANSPORT, (u16_t)n, PBUF_RAM)) == NULL) {
+		d->stats.dropped++;
+		return;
+	}
+	memcpy(r->payload, msg, n);
+	/* The explicit source skips udp_sendto's check against the netif
+	 * address, which stack.c points at other addresses during input. */
+	if (udp_sendto_if_src(d->udp, r, addr, port, &d->st->netif,
+	    &d->udp->local_ip) != ERR_OK)
+		d->stats.dropped++;
+	pbuf_free(r);
+}
+
+static void dns_deliver(const struct stack_dns_origin *o,
+    const uint8_t *reply, size_t len);
 
 static void
 udp_recv_cb(void *arg, struct udp_pcb *pcb, struct pbuf *p,
     const ip_addr_t *addr, u16_t port)
 {
 	stack_dns_t *d = arg;
-	struct pbuf *r;
-	size_t len, n;
+	struct stack_dns_origin o = { dns_deliver, arg, 0, 0, 0 };
+	size_t len;
+	int n;
 
 	/* One byte more than the limit is enough to see it is too long. */
 	len = pbuf_copy_partial(p, d->in,
@@ -127,19 +186,12 @@ udp_recv_cb(void *arg, struct udp_pcb *pcb, struct pbuf *p,
 		d->stats.dropped++;
 		return;
 	}
-	if ((n = respond(d, d->in, len, DNS_MAX_UDP, d->out, DNS_MAX_UDP)) == 0)
+	(void)pcb;
+	o.addr = lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(addr)));
+	o.port = port;
+	if ((n = respond(d, d->in, len, &o, d->out, DNS_MAX_UDP)) <= 0)
 		return;
-	if ((r = pbuf_alloc(PBUF_TRANSPORT, (u16_t)n, PBUF_RAM)) == NULL) {
-		d->stats.dropped++;
-		return;
-	}
-	memcpy(r->payload, d->out, n);
-	/* The explicit source skips udp_sendto's check against the netif
-	 * address, which stack.c points at other addresses during input. */
-	if (udp_sendto_if_src(pcb, r, addr, port, &d->st->netif,
-	    &pcb->local_ip) != ERR_OK)
-		d->stats.dropped++;
-	pbuf_free(r);
+	udp_reply(d, addr, port, d->out, (size_t)n);
 }
 
 /* --- TCP (RFC 7766) ------------------------------------------------------ */
@@ -190,12 +242,29 @@ tcp_err_cb(void *arg, err_t err)
 	conn_unlink(c);
 }
 
+/* Queues one reply (framed) on c.  0, or -1 to reset c. */
+static int
+conn_write(struct dns_conn *c, const uint8_t *msg, size_t n)
+{
+	uint8_t len[2] = { (uint8_t)(n >> 8), (uint8_t)n };
+
+	/* The send buffer (TCP_SND_BUF) holds thousands of replies: a
+	 * client that pipelines more without reading is reset. */
+	if (n > 0xffff || tcp_sndbuf(c->pcb) < n + 2 ||
+	    tcp_write(c->pcb, len, 2, TCP_WRITE_FLAG_COPY | TCP_WRITE_FLAG_MORE) != ERR_OK ||
+	    tcp_write(c->pcb, msg, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK)
+		return -1;
+	return 0;
+}
+
 /* Answers every complete query in c->in.  0, or -1 to reset c. */
 static int
 conn_serve(struct dns_conn *c)
 {
 	stack_dns_t *d = c->d;
-	size_t mlen, n;
+	struct stack_dns_origin o = { dns_deliver, d, 0, 0, 0 };
+	size_t mlen;
+	int n;
 
 	while (c->have >= 2) {
 		mlen = (size_t)c->in[0] << 8 | c->in[1];
@@ -207,15 +276,14 @@ conn_serve(struct dns_conn *c)
 		if (c->have < 2 + mlen)
 			return 0;
 		c->idle = 0;
-		n = respond(d, c->in + 2, mlen, DNS_TCP_MAX_QUERY, d->out + 2,
+		o.conn = c->id;
+		n = respond(d, c->in + 2, mlen, &o, d->out + 2,
 		    sizeof(d->out) - 2);
 		if (n == 0)
 			return -1;	/* RFC 7766 6.2.4: no silent drops */
-		d->out[0] = (uint8_t)(n >> 8);
-		d->out[1] = (uint8_t)n;
-		/* The send buffer (TCP_SND_BUF) holds thousands of replies: a
-		 * client that pipelines more without reading is reset. */
-		if (tcp_write(c->pcb, d->out, (u16_t)(n + 2), TCP_WRITE_FLAG_COPY) != ERR_OK)
+		if (n == -EINPROGRESS)
+			c->pending++;
+		else if (conn_write(c, d->out + 2, (size_t)n) != 0)
 			return -1;
 		c->have -= 2 + mlen;
 		memmove(c->in, c->in + 2 + mlen, c->have);
@@ -238,6 +306,10 @@ tcp_recv_cb(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	if (p == NULL || err != ERR_OK) {	/* the client closed */
 		if (p != NULL)
 			pbuf_free(p);
+		if (p == NULL && c->pending > 0) {
+			c->eof = 1;	/* answer what was forwarded first */
+			return ERR_OK;
+		}
 		return conn_end(c, 0);
 	}
 	tcp_recved(pcb, p->tot_len);
@@ -288,6 +360,7 @@ tcp_accept_cb(void *arg, struct tcp_pcb *pcb, err_t err)
 	}
 	c->d = d;
 	c->pcb = pcb;
+	c->id = ++d->next_conn_id;
 	c->next = d->conns;
 	if (d->conns != NULL)
 		d->conns->prev = c;
@@ -327,7 +400,46 @@ tcp_start(stack_dns_t *d, const ip_addr_t *at)
 	return 0;
 }
 
+/* A forwarded query's reply (or SERVFAIL), from the forwarder's event,
+ * outside every lwIP callback. */
+static void
+dns_deliver(const struct stack_dns_origin *o, const uint8_t *reply, size_t len)
+{
+	stack_dns_t *d = o->owner;
+	struct dns_conn *c;
+	ip_addr_t to;
+
+	if (o->conn == 0) {
+		ip_addr_set_ip4_u32(&to, lwip_htonl(o->addr));
+		udp_reply(d, &to, o->port, reply, len);
+		return;
+	}
+	for (c = d->conns; c != NULL && c->id != o->conn; c = c->next)
+		;
+	if (c == NULL) {		/* closed or reset meanwhile */
+		d->stats.dropped++;
+		return;
+	}
+	c->pending--;
+	if (conn_write(c, reply, len) != 0) {
+		conn_end(c, 1);
+		return;
+	}
+	if (c->eof && c->pending == 0) {
+		conn_end(c, 0);
+		return;
+	}
+	tcp_output(c->pcb);
+}
+
 /* --- public --------------------------------------------------------------- */
+
+int
+stack_dns_answer(stack_dns_t *d, const uint8_t *msg, size_t len,
+    const struct stack_dns_origin *o, uint8_t *out, size_t cap)
+{
+	return respond(d, msg, len, o, out, cap);
+}
 
 stack_dns_t *
 stack_dns_new(netstack_t *st, const struct stack_dns_params *p)

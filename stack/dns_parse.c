@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "stack/dns_priv.h"
+#include "stack/stack.h"
 
 #define FLAG_QR		0x8000u
 #define FLAG_AA		0x0400u
@@ -213,5 +214,74 @@ stack_dns_build_reply(uint8_t *out, size_t cap, const uint8_t *msg,
 		wr16(out + o + 9, 0);
 		o += 11;
 	}
+	return o;
+}
+
+/* --- for a forwarder (stack.h) ------------------------------------------ */
+
+#define FLAG_TC		0x0200u
+
+static uint8_t
+fold_case(uint8_t c)
+{
+	return c >= 'A' && c <= 'Z' ? (uint8_t)(c - 'A' + 'a') : c;
+}
+
+int
+stack_dns_is_reply_to(const uint8_t *query, size_t qlen, const uint8_t *reply,
+    size_t rlen)
+{
+	struct stack_dns_query q;
+	const uint8_t *a, *b;
+	size_t i, name_len;
+
+	if (stack_dns_parse_query(query, qlen, DNS_MAX_UDP, &q) != STACK_DNS_QUERY)
+		return 0;
+	if (rlen < DNS_HDR_LEN + q.q_len || rd16(reply) != q.id ||
+	    !(rd16(reply + 2) & FLAG_QR) || rd16(reply + 4) != 1)
+		return 0;
+	a = query + q.q_off;
+	b = reply + DNS_HDR_LEN;
+	/* The query's name has no pointer, so neither may the echo: the same
+	 * wire bytes up to case (length bytes are below 'A'), then type and
+	 * class exactly. */
+	name_len = q.q_len - 4;
+	for (i = 0; i < name_len; i++)
+		if (fold_case(a[i]) != fold_case(b[i]))
+			return 0;
+	return memcmp(a + name_len, b + name_len, 4) == 0;
+}
+
+size_t
+stack_dns_servfail(const uint8_t *query, size_t len, uint8_t *out, size_t cap)
+{
+	struct stack_dns_query q;
+
+	if (stack_dns_parse_query(query, len, DNS_MAX_UDP, &q) == STACK_DNS_DROP)
+		return 0;
+	/* A query with a broken OPT has lost it in q: no OPT then. */
+	return stack_dns_build_reply(out, cap, query, &q, DNS_RCODE_SERVFAIL,
+	    NULL, 0);
+}
+
+size_t
+stack_dns_truncate(uint8_t *reply, size_t len)
+{
+	size_t o = DNS_HDR_LEN;
+
+	if (len < DNS_HDR_LEN)
+		return len;
+	while (o < len && reply[o] != 0 && (reply[o] & 0xc0) == 0)
+		o += 1 + reply[o];
+	if (o >= len || reply[o] != 0 || len - o - 1 < 4 || rd16(reply + 4) != 1) {
+		o = DNS_HDR_LEN;	/* no usable question: header only */
+		wr16(reply + 4, 0);
+	} else {
+		o += 1 + 4;
+	}
+	wr16(reply + 2, (uint16_t)(rd16(reply + 2) | FLAG_TC));
+	wr16(reply + 6, 0);
+	wr16(reply + 8, 0);
+	wr16(reply + 10, 0);
 	return o;
 }

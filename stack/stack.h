@@ -92,12 +92,36 @@ void	stack_get_stats(const netstack_t *st, struct stack_stats *out);
  * the subnet, served by lwIP (no host socket).  Not the gateway: the
  * kernel owns that address and never routes packets for it into the
  * device; subnet + 2 (gateway + 1) is reserved for it (and is the utun
- * peer on macOS, which the kernel routes into the device too).  A queries for managed names
- * get one A record; other types for managed names get NOERROR with no
- * answer (NODATA); other names get REFUSED; malformed queries FORMERR (or
+ * peer on macOS, which the kernel routes into the device too).  The
+ * daemon answers at the gateway as well, from kernel sockets that hand
+ * their queries to stack_dns_answer (daemon/dnsgw.c).  A queries for
+ * managed names get one A record; other types for managed names get
+ * NOERROR with no answer (NODATA); other names get REFUSED, or go to
+ * params.forward when set (dns.upstream); malformed queries FORMERR (or
  * nothing when not even the header is readable).  Loop thread only.
  */
 typedef struct stack_dns stack_dns_t;
+
+/* Room a reply of stack_dns_answer needs (a forwarded reply may be larger,
+ * but it goes through stack_dns_origin.deliver, not this buffer). */
+#define STACK_DNS_REPLY_MAX	512
+
+/*
+ * Where a query that is forwarded came from.  The forwarder keeps a copy
+ * and calls deliver exactly once with the reply (the upstream's, with the
+ * client's id, or a SERVFAIL), unless it is freed first.  deliver copies
+ * what it needs; a TCP connection that is gone by then is looked up by its
+ * id, not found, and the reply dropped.  Owners (the responder, the
+ * gateway) must outlive the forwarder.
+ */
+struct stack_dns_origin {
+	void		(*deliver)(const struct stack_dns_origin *o,
+			    const uint8_t *reply, size_t len);
+	void		*owner;
+	uint64_t	 conn;		/* the owner's TCP connection id; 0: UDP */
+	uint32_t	 addr;		/* UDP client, host order */
+	uint16_t	 port;
+};
 
 struct stack_dns_params {
 	uint32_t	 addr;		/* host order; 0: the stack's gateway + 1 */
@@ -114,6 +138,17 @@ struct stack_dns_params {
 	void		*arg;
 	uint32_t	 ttl;		/* of A records, seconds; 0: 30 */
 	int		 tcp;		/* also serve DNS over TCP port 53 */
+	/*
+	 * Optional (NULL: REFUSED): takes a query that is not ours (a name
+	 * resolve does not know, a name that cannot be an endpoint's, a
+	 * class other than IN; never a zone transfer).  msg (len <= 512
+	 * bytes, parsed and well formed) is only valid during the call: copy
+	 * it.  0: taken, o->deliver will answer; -errno: the client gets
+	 * SERVFAIL now.  Must not call o->deliver before returning.
+	 */
+	int		(*forward)(void *arg, const uint8_t *msg, size_t len,
+			    const struct stack_dns_origin *o);
+	void		*forward_arg;
 };
 
 struct stack_dns_stats {
@@ -126,6 +161,8 @@ struct stack_dns_stats {
 	uint64_t	dropped;	/* unreadable, responses, no memory */
 	uint64_t	tcp_conns;	/* TCP connections accepted */
 	uint64_t	tcp_rejected;	/* over the TCP connection limit */
+	uint64_t	forwarded;	/* handed to params.forward */
+	uint64_t	servfail;	/* forward refused it (too many in flight) */
 };
 
 /* Binds UDP (and TCP when p->tcp) port 53 at p->addr.  Free it
@@ -135,5 +172,34 @@ stack_dns_t *stack_dns_new(netstack_t *st, const struct stack_dns_params *p);
 /* Unbinds, aborts open TCP connections, frees. */
 void	stack_dns_free(stack_dns_t *d);
 void	stack_dns_get_stats(const stack_dns_t *d, struct stack_dns_stats *out);
+
+/*
+ * Answers one query (len bytes) that reached the daemon some other way
+ * (the gateway's kernel sockets), with the responder's rules, callbacks and
+ * counters.  o says where a forwarded reply goes.  Returns the reply's
+ * length in out (cap >= STACK_DNS_REPLY_MAX), 0 when there is none (an
+ * unreadable message or a response: over TCP, close the connection), or
+ * -EINPROGRESS when the query was forwarded: o->deliver answers later.
+ */
+int	stack_dns_answer(stack_dns_t *d, const uint8_t *msg, size_t len,
+	    const struct stack_dns_origin *o, uint8_t *out, size_t cap);
+
+/*
+ * Helpers for a forwarder (daemon/dnsfwd.c); query is a message the
+ * responder handed to params.forward.
+ * stack_dns_is_reply_to: 1 when reply (rlen bytes) is a response to query:
+ * QR set, the same id and exactly one question, the query's (the name
+ * compared without regard to case, type and class equal); else 0.
+ * stack_dns_servfail: the SERVFAIL reply to query in out; its length, or 0
+ * (cap too small: STACK_DNS_REPLY_MAX always suffices).
+ * stack_dns_truncate: cuts a reply that passed stack_dns_is_reply_to down
+ * to its header and question with TC set (the client retries over TCP),
+ * for a path that cannot carry it whole; returns the new length.
+ */
+int	stack_dns_is_reply_to(const uint8_t *query, size_t qlen,
+	    const uint8_t *reply, size_t rlen);
+size_t	stack_dns_servfail(const uint8_t *query, size_t len, uint8_t *out,
+	    size_t cap);
+size_t	stack_dns_truncate(uint8_t *reply, size_t len);
 
 #endif

@@ -8,12 +8,16 @@
  *              [--max-streams N] [--header-timeout MS] [--idle-timeout MS]
  *              --endpoint HOST:PORT=ADDR ...
  *
+ * --dns serves DNS (dns.enabled); --dns-upstream IP[:PORT] forwards the
+ * names that are not ours there (dns.upstream); --no-dns-gateway turns
+ * dns.listen_gateway off.
  * --loopback serves the endpoints through the fallback front (kernel
  * listeners on their 127.0.0.x addresses) instead of a TUN device.
  * --sink replaces the tunnel by an in-process back that speaks blast's
  * server protocol (blast.c: 'U' count, 'D' count, 'E'), so make bench can
  * measure app -> TUN -> lwIP -> back without TLS or a second socket.
- * Prints "ready DEV" once the device is up; SIGUSR1 prints the counters
+ * A deleted device is recreated within a second (dp_recover), as the
+ * daemon does.  Prints "ready DEV" once the device is up; SIGUSR1 prints the counters
  * ("stats active=.. total=.. rst_unalloc=.. rst_limit=.. streams=..
  * sessions=.."); SIGTERM exits 0 after tearing everything down.
  */
@@ -266,6 +270,8 @@ main(int argc, char *argv[])
 		{ "endpoint", required_argument, NULL, 'e' },
 		{ "debug", no_argument, NULL, 'D' },
 		{ "dns", no_argument, NULL, 'N' },
+		{ "dns-upstream", required_argument, NULL, 'U' },
+		{ "no-dns-gateway", no_argument, NULL, 'G' },
 		{ "loopback", no_argument, NULL, 'L' },
 		{ "sink", no_argument, NULL, 'S' },
 		{ NULL, 0, NULL, 0 }
@@ -277,6 +283,7 @@ main(int argc, char *argv[])
 	eptable_t *eps;
 	datapath_t *dp = NULL;
 	lofront_t *lf = NULL;
+	const char *why;
 	int ch, loopback = 0;
 
 	log_init("dp_harness", 1, LOG_LVL_INFO);
@@ -299,6 +306,12 @@ main(int argc, char *argv[])
 		case 'P': tp.pool_size = (uint32_t)atoi(optarg); break;
 		case 'D': log_set_level(LOG_LVL_DEBUG); break;
 		case 'N': cfg.dns_enabled = 1; break;
+		case 'G': cfg.dns_listen_gateway = 0; break;
+		case 'U':
+			if (config_parse_upstream(optarg, &cfg.dns_upstream_addr,
+			    &cfg.dns_upstream_port, &why) != 0)
+				fatalx("--dns-upstream %s %s", optarg, why);
+			break;
 		case 'L': loopback = 1; break;
 		case 'S': h.sink = 1; break;
 		case 's':
@@ -351,8 +364,11 @@ main(int argc, char *argv[])
 	}
 	fflush(stdout);
 	while (!stop) {
-		if (loop_once(the_loop, -1) < 0)
+		/* As the daemon's 1 s tick: recreate a deleted device. */
+		if (loop_once(the_loop, 1000) < 0)
 			break;
+		if (dp != NULL && dp_down_reason(dp) != NULL)
+			dp_recover(dp);
 		if (dump) {
 			dump = 0;
 			print_stats(dp, h.tunnel);

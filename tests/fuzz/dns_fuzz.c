@@ -15,7 +15,15 @@
  *   bit 0 set: the message is sent in a UDP packet to the responder through
  *     stack_input (and, with bit 1, over one TCP connection with a length
  *     prefix); at most one reply per UDP query, never over 512 bytes of DNS.
+ *     Names that are not ours go to a fake forwarder, which then delivers
+ *     the message itself as the upstream's reply (at most one more packet).
+ *   bit 2 set (bit 0 clear): the message is an upstream's reply to a fixed
+ *     forwarded query (stack_dns_is_reply_to, stack_dns_truncate, what
+ *     daemon/dnsfwd.c and the delivery run on it).  Invariants: an accepted
+ *     reply has the query's id, QR and the question; truncating it leaves
+ *     exactly header and question with TC; truncation never grows a message.
  */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -29,6 +37,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define GW	0x0a6b0001u
 
 static size_t n_out, max_out;
+static struct stack_dns_origin fwd_o;	/* the last forwarded query's */
+static int fwd_pending;
 static uint8_t last[64];	/* the start of the last packet sent */
 
 static int
@@ -74,6 +84,56 @@ resolve(void *arg, const char *qname, uint32_t *addr)
 		return 1;
 	}
 	return qname[0] == 'n' ? 0 : -1;
+}
+
+static int
+fake_forward(void *arg, const uint8_t *msg, size_t len,
+    const struct stack_dns_origin *o)
+{
+	(void)arg;
+	if (len > DNS_MAX_UDP || o == NULL || o->deliver == NULL)
+		abort();
+	if (msg[1] & 1)
+		return -EBUSY;		/* refused: the client gets SERVFAIL now */
+	fwd_o = *o;
+	fwd_pending = 1;
+	return 0;
+}
+
+/* The upstream's reply to a fixed query for "Example.COM" A with EDNS. */
+static void
+check_reply(const uint8_t *m, size_t len)
+{
+	static const uint8_t q[] = {
+		0xbe, 0xef, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 1,
+		7, 'E', 'x', 'a', 'm', 'p', 'l', 'e', 3, 'C', 'O', 'M', 0,
+		0, 1, 0, 1,
+		0, 0, 41, 0x04, 0xd0, 0, 0, 0, 0, 0, 0,
+	};
+	const size_t qq = 29;		/* header and question */
+	uint8_t *c;
+	size_t n;
+
+	if (stack_dns_is_reply_to(q, sizeof(q), m, len)) {
+		if (len < qq || m[0] != 0xbe || m[1] != 0xef ||
+		    !(m[2] & 0x80) || m[4] != 0 || m[5] != 1 ||
+		    memcmp(m + qq - 4, q + qq - 4, 4) != 0)
+			abort();
+		if ((c = malloc(len)) == NULL)
+			return;
+		memcpy(c, m, len);
+		if (stack_dns_truncate(c, len) != qq || !(c[2] & 0x02) ||
+		    c[6] != 0 || c[7] != 0 || c[10] != 0 || c[11] != 0)
+			abort();
+		free(c);
+	}
+	if ((c = malloc(len ? len : 1)) == NULL)
+		return;
+	memcpy(c, m, len);
+	n = stack_dns_truncate(c, len);
+	if (n > len || (len >= DNS_HDR_LEN && n < DNS_HDR_LEN))
+		abort();
+	free(c);
 }
 
 static void
@@ -158,6 +218,8 @@ via_stack(const uint8_t *m, size_t len, int tcp)
 	dp.addr = GW;
 	dp.resolve = resolve;
 	dp.tcp = tcp;
+	dp.forward = fake_forward;
+	fwd_pending = 0;
 	if ((d = stack_dns_new(st, &dp)) == NULL)
 		abort();
 	n_out = max_out = 0;
@@ -170,6 +232,11 @@ via_stack(const uint8_t *m, size_t len, int tcp)
 		stack_input(st, b, 28 + len);
 		if (n_out > 1 || (n_out == 1 && max_out > 28 + DNS_MAX_UDP))
 			abort();
+		if (fwd_pending && n_out == 0) {
+			fwd_o.deliver(&fwd_o, m, len);
+			if (n_out > 1 || max_out > 1500)
+				abort();
+		}
 	} else {
 		ip(b, 6, 20);
 		memset(b + 20, 0, 20);
@@ -192,6 +259,8 @@ via_stack(const uint8_t *m, size_t len, int tcp)
 		wr16(b + 40, (uint16_t)len);
 		memcpy(b + 42, m, len);
 		stack_input(st, b, 42 + len);
+		if (fwd_pending)
+			fwd_o.deliver(&fwd_o, m, len);
 	}
 	stack_dns_free(d);
 	stack_free(st);
@@ -208,7 +277,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if ((m = malloc(size - 1 ? size - 1 : 1)) == NULL)
 		return 0;
 	memcpy(m, data + 1, size - 1);
-	if (!(data[0] & 1))
+	if (!(data[0] & 1) && (data[0] & 4))
+		check_reply(m, size - 1);
+	else if (!(data[0] & 1))
 		check_parse(m, size - 1, data[0] & 2 ? DNS_MAX_MSG : DNS_MAX_UDP);
 	else
 		via_stack(m, size - 1, data[0] & 2);

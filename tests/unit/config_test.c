@@ -135,6 +135,8 @@ assert_defaults(const struct config *c)
 	assert_int_equal(c->dns_tcp, 1);
 	assert_int_equal(c->dns_ttl_ms, 30000);
 	assert_int_equal(c->dns_wildcard_names, 256);
+	assert_int_equal(c->dns_listen_gateway, 1);
+	assert_int_equal(c->dns_upstream_addr, 0);
 	assert_null(c->pcap_file);
 	assert_int_equal(c->pcap_max_bytes, 0);
 }
@@ -827,6 +829,90 @@ test_list_limits(void **state)
  * Finds docs/config.example.yml from the working directory or from the
  * binary's (build/NAME/release/tests/unit/ lies inside the tree).
  */
+/* dns.listen_gateway and dns.upstream (docs/dns.md, "Forwarding"). */
+static void
+test_dns_upstream(void **state)
+{
+	static const struct bad bad[] = {
+		{ "dns:\n  upstream: resolver.example\n",
+		  "2:13: dns.upstream: \"resolver.example\" is not an IPv4 "
+		  "address (a name cannot be resolved without DNS; IPv6 is not "
+		  "supported); want IP or IP:PORT, like \"192.0.2.53\" or "
+		  "\"192.0.2.53:5353\"" },
+		{ "dns:\n  upstream: \"[::1]:53\"\n", "2:13: dns.upstream: "
+		  "\"[::1]:53\" is not an IPv4 address" },
+		{ "dns:\n  upstream: 192.0.2.53:0\n", "2:13: dns.upstream: "
+		  "\"192.0.2.53:0\" has a port outside 1..65535" },
+		{ "dns:\n  upstream: 192.0.2.53:65536\n", "2:13: dns.upstream: "
+		  "\"192.0.2.53:65536\" has a port outside 1..65535" },
+		{ "dns:\n  upstream: \"192.0.2.53:\"\n", "2:13: dns.upstream: "
+		  "\"192.0.2.53:\" has a port outside 1..65535" },
+		{ "dns:\n  upstream: 0.0.0.0\n", "2:13: dns.upstream: "
+		  "\"0.0.0.0\" is not a unicast address" },
+		{ "dns:\n  upstream: 224.0.0.251:5353\n", "2:13: dns.upstream: "
+		  "\"224.0.0.251:5353\" is not a unicast address" },
+		{ "dns:\n  upstream: [1]\n", "2:13: dns.upstream: expected a "
+		  "string" },
+		/* Checked once the file is read: the subnet may come later. */
+		{ "dns:\n  upstream: 10.107.0.2\n", " dns.upstream: 10.107.0.2 "
+		  "is inside net.subnet (ngrokd's own addresses): queries would "
+		  "come back to ngrokd" },
+		{ "dns:\n  upstream: 10.9.1.1\nnet:\n  subnet: 10.9.0.0/16\n",
+		  " dns.upstream: 10.9.1.1 is inside net.subnet" },
+		{ "dns:\n  listen_gateway: maybe\n", "2:19: dns.listen_gateway: "
+		  "expected true or false, got \"maybe\"" },
+	};
+	char path[64], err[CFG_ERR_LEN], want[1024];
+	struct config c;
+	uint32_t a;
+	uint16_t port;
+	const char *why;
+	size_t i;
+
+	(void)state;
+	assert_int_equal(load_yaml(&c, "dns:\n  upstream: 192.0.2.53\n"
+	    "  listen_gateway: false\n", path, sizeof(path), err, sizeof(err)), 0);
+	assert_int_equal(c.dns_upstream_addr, 0xc0000235u);
+	assert_int_equal(c.dns_upstream_port, 53);
+	assert_int_equal(c.dns_listen_gateway, 0);
+	config_free(&c);
+	assert_int_equal(load_yaml(&c, "dns:\n  upstream: \"127.0.0.53:5353\"\n",
+	    path, sizeof(path), err, sizeof(err)), 0);
+	assert_int_equal(c.dns_upstream_addr, 0x7f000035u);
+	assert_int_equal(c.dns_upstream_port, 5353);
+	config_free(&c);
+	/* "" is none; so is an empty value. */
+	assert_int_equal(load_yaml(&c, "dns:\n  upstream: \"\"\n", path,
+	    sizeof(path), err, sizeof(err)), 0);
+	assert_int_equal(c.dns_upstream_addr, 0);
+	config_free(&c);
+	/* The subnet moved away: 10.107.0.2 is an ordinary address then. */
+	assert_int_equal(load_yaml(&c, "dns:\n  upstream: 10.107.0.2\nnet:\n"
+	    "  subnet: 10.200.0.0/16\n", path, sizeof(path), err,
+	    sizeof(err)), 0);
+	config_free(&c);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(load_yaml(&c, bad[i].yaml, path, sizeof(path),
+		    err, sizeof(err)), -1);
+		snprintf(want, sizeof(want), "%s:%s", path, bad[i].msg);
+		if (strncmp(err, want, strlen(want)) != 0)
+			print_error("case %zu:\n got  %s\n want %s\n", i, err,
+			    want);
+		assert_true(strncmp(err, want, strlen(want)) == 0);
+	}
+	/* The parser itself, as dp_harness uses it. */
+	assert_int_equal(config_parse_upstream("192.0.2.1:1", &a, &port, &why), 0);
+	assert_int_equal(a, 0xc0000201u);
+	assert_int_equal(port, 1);
+	assert_null(why);
+	assert_int_equal(config_parse_upstream("192.0.2.1:x", &a, &port, &why), -1);
+	assert_non_null(strstr(why, "port"));
+	assert_int_equal(config_parse_upstream(":53", &a, &port, &why), -1);
+	assert_non_null(strstr(why, "IPv4"));
+	assert_int_equal(config_parse_upstream("255.255.255.255", &a, &port,
+	    &why), -1);
+}
+
 static int
 find_example(char *path, size_t cap)
 {
@@ -900,6 +986,7 @@ main(void)
 		cmocka_unit_test(test_net_mode_name),
 		cmocka_unit_test(test_list_limits),
 		cmocka_unit_test(test_example_file),
+		cmocka_unit_test(test_dns_upstream),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
