@@ -117,38 +117,45 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* Is name equal to, or below, dom? */
+/* Is a proper parent domain of name (a suffix after a dot) in v (sorted,
+ * n entries)? */
 static int
-covered_by(const char *name, const char *dom)
+has_parent(char *const *v, size_t n, const char *name)
 {
-	size_t n = strlen(name), d = strlen(dom);
+	const char *p;
 
-	if (n == d)
-		return strcmp(name, dom) == 0;
-	return n > d && name[n - d - 1] == '.' && strcmp(name + n - d, dom) == 0;
+	for (p = strchr(name, '.'); p != NULL; p = strchr(p + 1, '.'))
+		if (bsearch(&(const char *){ p + 1 }, v, n, sizeof(*v),
+		    cmp_str) != NULL)
+			return 1;
+	return 0;
 }
 
-/* Drops entries covered by another one of v (sorted, n entries); the
- * new length.  Quadratic, on at most SPLITDNS_MAX_DOMAINS names, and run
- * only when the endpoint set changes. */
+/* Drops duplicates and entries below another entry of v (sorted, n
+ * entries); the new length.  A binary search per label, not a comparison
+ * of every pair: this runs on the loop thread at every endpoint change,
+ * with as many names as there are endpoints. */
 static size_t
 drop_covered(char **v, size_t n)
 {
-	size_t i, j, o = 0;
-	int drop;
+	unsigned char *drop;
+	size_t i, o = 0;
 
+	if (n == 0)
+		return 0;
+	if ((drop = calloc(n, 1)) == NULL)
+		return n;	/* routing a name twice is harmless */
+	for (i = 0; i < n; i++)
+		drop[i] = (i > 0 && strcmp(v[i], v[i - 1]) == 0) ||
+		    has_parent(v, n, v[i]);
 	for (i = 0; i < n; i++) {
-		drop = 0;
-		for (j = 0; j < o && !drop; j++)
-			drop = covered_by(v[i], v[j]);
-		for (j = i + 1; j < n && !drop; j++)
-			drop = covered_by(v[i], v[j]);
-		if (drop)
+		if (drop[i])
 			free(v[i]);
 		else
 			v[o++] = v[i];
 	}
 	v[o] = NULL;
+	free(drop);
 	return o;
 }
 

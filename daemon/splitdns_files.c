@@ -64,10 +64,11 @@ write_all(int fd, const char *s, size_t n)
 static int
 replace(int dirfd, const char *name, const char *text)
 {
-	char tmp[SPLITDNS_MAX_NAME + 32];
+	char tmp[64];
 	int fd, r;
 
-	snprintf(tmp, sizeof(tmp), ".%s.ngrokd.%ld", name, (long)getpid());
+	/* Short: a 253-byte domain plus a suffix would pass NAME_MAX. */
+	snprintf(tmp, sizeof(tmp), ".ngrokd.%ld.tmp", (long)getpid());
 	(void)unlinkat(dirfd, tmp, 0);
 	if ((fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC, 0644)) < 0)

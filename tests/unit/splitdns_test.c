@@ -359,6 +359,34 @@ test_domain_set(void **state)
 	assert_int_equal(n, 0);
 	assert_null(v[0]);
 	splitdns_domains_free(v);
+	/* 10,000 endpoints (the size discovery is tested with): every name
+	 * below one of 500 wildcards, fast (runs on the loop thread). */
+	{
+		static char names_buf[10000][40];
+		const char *big[10000];
+		struct timespec a, b;
+		long ms;
+		size_t i;
+
+		for (i = 0; i < 10000; i++) {
+			if (i < 500)
+				snprintf(names_buf[i], sizeof(names_buf[i]),
+				    "*.w%zu.example", i);
+			else
+				snprintf(names_buf[i], sizeof(names_buf[i]),
+				    "h%zu.w%zu.example", i, i % 500);
+			big[i] = names_buf[i];
+		}
+		clock_gettime(CLOCK_MONOTONIC, &a);
+		assert_int_equal(splitdns_domains(big, 10000, &v, &n, &skipped), 0);
+		clock_gettime(CLOCK_MONOTONIC, &b);
+		ms = (b.tv_sec - a.tv_sec) * 1000 + (b.tv_nsec - a.tv_nsec) / 1000000;
+		assert_int_equal(n, 500);
+		assert_int_equal(skipped, 0);
+		assert_true(ms < 500);
+		print_message("10,000 names -> 500 domains in %ld ms\n", ms);
+		splitdns_domains_free(v);
+	}
 	assert_int_equal(splitdns_domain_norm("*.A-1.Example", buf, sizeof(buf)), 0);
 	assert_string_equal(buf, "a-1.example");
 	assert_int_equal(splitdns_domain_norm("*.*.a", buf, sizeof(buf)), -1);
