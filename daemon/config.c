@@ -24,6 +24,7 @@
 
 #include "daemon/config.h"
 #include "daemon/log.h"
+#include "daemon/splitdns.h"
 
 #define CFG_MAX_FILE		(1024 * 1024)
 #define CFG_MAX_PATH		4096
@@ -76,6 +77,7 @@ enum ktype {
 	K_SELECTORS,
 	K_OVERRIDES,
 	K_UPSTREAM,	/* IPv4 address with an optional :port */
+	K_DOMAINS,	/* dns.domains: a list of domain names */
 };
 
 struct key {
@@ -147,6 +149,10 @@ static const struct key keys[] = {
 	{ "dns", "wildcard_names", K_UINT, F(dns_wildcard_names), 1, 65536 },
 	{ "dns", "listen_gateway", K_BOOL, F(dns_listen_gateway), 0, 0 },
 	{ "dns", "upstream", K_UPSTREAM, F(dns_upstream_addr), 0, 0 },
+	/* split DNS registration and the hosts file */
+	{ "dns", "register", K_BOOL, F(dns_register), 0, 0 },
+	{ "dns", "domains", K_DOMAINS, F(dns_domains), 0, 0 },
+	{ "server", "manage_hosts", K_BOOL, F(manage_hosts), 0, 0 },
 };
 #define N_KEYS	(sizeof(keys) / sizeof(keys[0]))
 
@@ -162,6 +168,7 @@ struct parser {
 	struct config	*cfg;
 	unsigned char	 seen_key[N_KEYS];
 	unsigned char	 seen_sec[N_SECTIONS];
+	yaml_mark_t	 manage_hosts_mark;	/* for the cross-key check */
 };
 
 /* --- small helpers ------------------------------------------------------ */
@@ -500,6 +507,8 @@ defaults_raw(struct config *cfg)
 	cfg->dns_ttl_ms = 30000;
 	cfg->dns_wildcard_names = 256;
 	cfg->dns_listen_gateway = 1;
+	cfg->dns_register = 1;
+	cfg->manage_hosts = 1;
 	if (set_str(&cfg->api_url, DEF_API_URL) != 0 ||
 	    set_str(&cfg->health_address, "127.0.0.1") != 0 ||
 	    set_str(&cfg->ingress_endpoint, DEF_INGRESS) != 0 ||
@@ -607,6 +616,8 @@ config_free(struct config *cfg)
 	free(cfg->ca_file);
 	free(cfg->pcap_file);
 	free(cfg->health_address);
+	for (i = 0; i < cfg->n_dns_domains && i < CFG_MAX_DNS_DOMAINS; i++)
+		free(cfg->dns_domains[i]);
 	memset(cfg, 0, sizeof(*cfg));
 }
 
@@ -784,6 +795,8 @@ kind_name(enum ktype t)
 		return "a list";
 	case K_OVERRIDES:
 		return "a mapping";
+	case K_DOMAINS:
+		return "a list of domain names";
 	default:
 		return "a string";
 	}
@@ -1149,6 +1162,71 @@ val_overrides(struct parser *p, const char *kp)
 	}
 }
 
+/* dns.domains: each entry a domain ("apps.example") or a wildcard host
+ * ("*.apps.example", the same), stored normalised; [] is the default. */
+static int
+val_domain(struct parser *p, const char *kp)
+{
+	struct config *cfg = p->cfg;
+	char q[CFG_ECHO_MAX * 4 + 16], norm[SPLITDNS_MAX_NAME + 1];
+	const yaml_mark_t *m = &p->ev.start_mark;
+	size_t i;
+
+	if (p->ev.type != YAML_SCALAR_EVENT)
+		return perr(p, m, "%s: expected a list of domain names", kp);
+	if (check_scalar(p, kp, CFG_MAX_NAME + 2, 0) != 0)
+		return -1;
+	quote(q, sizeof(q), scalar(p));
+	if (splitdns_domain_norm(scalar(p), norm, sizeof(norm)) != 0)
+		return perr(p, m, "%s: %s is not a domain name (dot-separated "
+		    "labels of 1..63 letters, digits, '-' or '_', no '-' at "
+		    "either end of a label, no final dot)", kp, q);
+	for (i = 0; i < cfg->n_dns_domains; i++)
+		if (strcmp(cfg->dns_domains[i], norm) == 0)
+			return perr(p, m, "%s: %s is listed twice", kp, q);
+	if (cfg->n_dns_domains == CFG_MAX_DNS_DOMAINS)
+		return perr(p, m, "%s: more than %d entries", kp,
+		    CFG_MAX_DNS_DOMAINS);
+	if ((cfg->dns_domains[cfg->n_dns_domains] = strdup(norm)) == NULL)
+		return nomem(p);
+	cfg->n_dns_domains++;
+	return 0;
+}
+
+static int
+val_domains(struct parser *p, const char *kp)
+{
+	int r;
+
+	for (;;) {
+		if ((r = next(p)) != 0)
+			return r;
+		if (p->ev.type == YAML_SEQUENCE_END_EVENT)
+			return 0;
+		if ((r = val_domain(p, kp)) != 0)
+			return r;
+	}
+}
+
+/* Keys that constrain each other, once the whole file is read. */
+static int
+check_combinations(struct parser *p)
+{
+	const struct config *cfg = p->cfg;
+
+	if (cfg->manage_hosts)
+		return 0;
+	if (!cfg->dns_enabled)
+		return perr(p, &p->manage_hosts_mark, "server.manage_hosts: "
+		    "false needs dns.enabled: true (without the hosts file "
+		    "and the DNS responder, endpoint names would not resolve)");
+	if (cfg->mode == NET_MODE_LOOPBACK)
+		return perr(p, &p->manage_hosts_mark, "server.manage_hosts: "
+		    "false needs the DNS responder, which net.mode loopback "
+		    "does not have (endpoint names would not resolve)");
+	return 0;
+}
+
 /* The current event is the value of key k. */
 static int
 parse_value(struct parser *p, const struct key *k, const char *kp)
@@ -1159,6 +1237,8 @@ parse_value(struct parser *p, const struct key *k, const char *kp)
 		want = YAML_SEQUENCE_START_EVENT;
 	else if (k->type == K_OVERRIDES)
 		want = YAML_MAPPING_START_EVENT;
+	else if (k->type == K_DOMAINS)
+		want = YAML_SEQUENCE_START_EVENT;
 	/* An empty value keeps the default, as it did in the original. */
 	if (is_null(p))
 		return 0;
@@ -1185,6 +1265,8 @@ parse_value(struct parser *p, const struct key *k, const char *kp)
 		return val_selectors(p, kp);
 	case K_OVERRIDES:
 		return val_overrides(p, kp);
+	case K_DOMAINS:
+		return val_domains(p, kp);
 	default:
 		return val_string(p, k, kp);
 	}
@@ -1286,6 +1368,8 @@ parse_key(struct parser *p, const char *section, const char *name)
 	p->seen_key[idx] = 1;
 	if ((r = next(p)) != 0)
 		return r;
+	if (k->off == F(manage_hosts))
+		p->manage_hosts_mark = p->ev.start_mark;
 	return parse_value(p, k, kp);
 }
 
@@ -1425,6 +1509,8 @@ config_load_buf(struct config *cfg, const char *name, const char *buf,
 	}
 	yaml_parser_set_input_string(&p.yp, (const unsigned char *)buf, len);
 	r = parse_stream(&p);
+	if (r == 0)
+		r = check_combinations(&p);
 	if (p.have_ev)
 		yaml_event_delete(&p.ev);
 	yaml_parser_delete(&p.yp);
@@ -1606,6 +1692,10 @@ config_log_summary(const struct config *cfg)
 	    yesno(cfg->dns_tcp), fmt_ms(t[0], sizeof(t[0]), cfg->dns_ttl_ms),
 	    cfg->dns_wildcard_names, yesno(cfg->dns_listen_gateway),
 	    fmt_upstream(up, sizeof(up), cfg));
+	snprintf(t[0], sizeof(t[0]), "%zu", cfg->n_dns_domains);
+	log_info("config: dns: register %s, domains %s; server.manage_hosts %s",
+	    yesno(cfg->dns_register), cfg->n_dns_domains ? t[0] :
+	    "(from the endpoints)", yesno(cfg->manage_hosts));
 	if (cfg->insecure_skip_verify)
 		log_warnx("config: tls.insecure_skip_verify is on: the ingress "
 		    "certificate is NOT verified");

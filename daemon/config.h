@@ -16,6 +16,7 @@
 #define CFG_MAX_OVERRIDES	256
 #define CFG_MAX_GROUPS		16
 #define CFG_ERR_LEN		512
+#define CFG_MAX_DNS_DOMAINS	256
 
 enum net_mode {
 	NET_MODE_AUTO = 0,	/* TUN, else loopback fallback */
@@ -97,6 +98,13 @@ struct config {
 	int		 dns_listen_gateway;	/* 1 */
 	uint32_t	 dns_upstream_addr;	/* host order; 0: none (REFUSED) */
 	uint16_t	 dns_upstream_port;	/* 53 */
+
+	/* split DNS registration and the hosts file (daemon/splitdns*.c) */
+	int		 dns_register;		/* dns.register: 1 */
+	char		*dns_domains[CFG_MAX_DNS_DOMAINS];	/* dns.domains,
+					 * normalised; none: from the endpoints */
+	size_t		 n_dns_domains;
+	int		 manage_hosts;		/* server.manage_hosts: 1 */
 
 	/* pcap (command line only, kept here so the daemon has one struct) */
 	char		*pcap_file;

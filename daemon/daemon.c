@@ -17,6 +17,7 @@
 #include "daemon/lofront.h"
 #include "daemon/log.h"
 #include "daemon/loop.h"
+#include "daemon/splitdns.h"
 #include "control/control.h"
 #include "daemon/health.h"
 #include "daemon/metrics.h"
@@ -36,6 +37,9 @@ struct daemon {
 	disc_t			*disc;
 	ctl_t			*ctl;
 	health_t		*health;
+	splitdns_t		*sdns;		/* split-DNS registration, or NULL */
+	const char		*sdns_off;	/* why there is none */
+	int			 dns_on;	/* the responder runs (TUN + dns.enabled at start) */
 	loop_timer_t		 ticker;
 	const char		*mode;		/* "tun", "loopback", "none" */
 	char			 mode_reason[256];
@@ -92,6 +96,124 @@ open_back(void *arg, stream_t *s, struct endpoint *ep)
 	    endpoint_stats(ep));
 }
 
+/* --- split DNS registration (docs/dns.md) -------------------------------- */
+
+struct names {
+	const char	**v;
+	size_t		  n, cap;
+};
+
+static void
+collect_host(struct endpoint *e, void *arg)
+{
+	struct names *nm = arg;
+	const char **v;
+
+	if (nm->n == nm->cap) {
+		nm->cap = nm->cap ? nm->cap * 2 : 64;
+		if ((v = realloc(nm->v, nm->cap * sizeof(*v))) == NULL) {
+			nm->cap = nm->n;
+			return;
+		}
+		nm->v = v;
+	}
+	nm->v[nm->n++] = e->hostname;
+}
+
+/* Hands the wanted domains to the registration: dns.domains, else every
+ * endpoint host name (a wildcard as its domain).  Returns at once; the
+ * registration's worker runs resolvectl. */
+static void
+sync_splitdns(struct daemon *d)
+{
+	struct names nm = { NULL, 0, 0 };
+	int r;
+
+	if (d->sdns == NULL)
+		return;
+	if (d->cfg.n_dns_domains > 0)
+		r = splitdns_set_domains(d->sdns,
+		    (const char *const *)d->cfg.dns_domains, d->cfg.n_dns_domains);
+	else {
+		eptable_foreach(d->eps, collect_host, &nm);
+		r = splitdns_set_domains(d->sdns, nm.v, nm.n);
+		free(nm.v);
+	}
+	if (r != 0)
+		log_warnx("splitdns: %s; the registration is not updated",
+		    strerror(-r));
+}
+
+static void
+start_splitdns(struct daemon *d)
+{
+	struct splitdns_config c = { .state_dir = d->cfg.state_dir };
+	const char *env = getenv(SPLITDNS_ENV_RESOLVECTL);
+
+	if (!d->dns_on) {
+		d->sdns_off = d->dp == NULL ? "off (no TUN device, so no DNS "
+		    "responder)" : "off (dns.enabled is false)";
+		return;
+	}
+	if (!d->cfg.dns_register) {
+		d->sdns_off = "off (dns.register is false)";
+		return;
+	}
+	splitdns_os_backend(&c.backend);
+	c.ifname = dp_device_name(d->dp);
+	c.server = dp_gateway(d->dp) + 1;	/* the responder: subnet + 2 */
+	if (env != NULL && *env != '\0')
+		log_info("splitdns: resolvectl is %s (" SPLITDNS_ENV_RESOLVECTL
+		    ", for tests)", env);
+	if ((d->sdns = splitdns_new(&c)) == NULL) {
+		log_warn("splitdns: not registering the managed domains");
+		d->sdns_off = "off (could not start)";
+		return;
+	}
+	sync_splitdns(d);
+}
+
+/* SIGHUP: dns.register and dns.domains change in place. */
+static void
+reload_splitdns(struct daemon *d)
+{
+	if (!d->cfg.dns_register && d->sdns != NULL) {
+		splitdns_free(d->sdns);		/* reverts, bounded */
+		d->sdns = NULL;
+		d->sdns_off = "off (dns.register is false)";
+	} else if (d->sdns == NULL)
+		start_splitdns(d);
+	else
+		sync_splitdns(d);
+}
+
+static void
+add_splitdns_json(struct daemon *d, cJSON *data)
+{
+	struct splitdns_status st;
+	struct splitdns_backend b;
+	cJSON *arr;
+	const char *dom;
+	size_t i;
+
+	if (d->sdns == NULL) {
+		cJSON_AddStringToObject(data, "dns_registration",
+		    d->sdns_off != NULL ? d->sdns_off : "off");
+		return;
+	}
+	splitdns_get_status(d->sdns, &st);
+	splitdns_os_backend(&b);
+	cJSON_AddStringToObject(data, "dns_registration", st.state);
+	cJSON_AddStringToObject(data, "dns_registration_backend",
+	    splitdns_backend_name(&b));
+	if (st.error[0] != '\0')
+		cJSON_AddStringToObject(data, "dns_registration_error", st.error);
+	if ((arr = cJSON_AddArrayToObject(data, "dns_domains")) == NULL)
+		return;
+	for (i = 0; (dom = splitdns_domain_at(d->sdns, i)) != NULL; i++)
+		cJSON_AddItemToArray(arr, cJSON_CreateString(dom));
+}
+
 static void
 reload(struct daemon *d)
 {
@@ -121,12 +243,17 @@ reload(struct daemon *d)
 	    ncfg.health_port != d->cfg.health_port ||
 	    strcmp(ncfg.health_address, d->cfg.health_address) != 0)
 		log_warnx("SIGHUP: health.* changes take effect at the next restart");
+	if (ncfg.manage_hosts != d->cfg.manage_hosts ||
+	    ncfg.dns_enabled != d->cfg.dns_enabled)
+		log_warnx("SIGHUP: server.manage_hosts and dns.enabled changes "
+		    "take effect at the next restart");
 	ncfg.pcap_file = d->cfg.pcap_file;
 	d->cfg.pcap_file = NULL;
 	ncfg.pcap_max_bytes = d->cfg.pcap_max_bytes;
 	config_free(&d->cfg);
 	d->cfg = ncfg;
 	log_info("SIGHUP: configuration reloaded from %s", d->opts->config_path);
+	reload_splitdns(d);
 }
 
 /* The tunnel follows discovery: it starts once a certificate exists,
@@ -183,8 +310,11 @@ tick(loop_t *loop, void *arg)
 {
 	struct daemon *d = arg;
 
-	if (d->dp != NULL && dp_down_reason(d->dp) != NULL)
-		dp_recover(d->dp);
+	/* A recreated device is a new link: resolved forgot the old one's
+	 * settings. */
+	if (d->dp != NULL && dp_down_reason(d->dp) != NULL &&
+	    dp_recover(d->dp) == 0 && d->sdns != NULL)
+		splitdns_reapply(d->sdns);
 	sync_tunnel(d);
 	loop_timer_start(loop, &d->ticker, TICK_MS);
 }
@@ -206,6 +336,7 @@ on_disc_changed(void *arg)
 	if (d->lo != NULL)
 		lofront_sync(d->lo);
 	sync_tunnel(d);
+	sync_splitdns(d);
 }
 
 /* --- control handlers ---------------------------------------------------- */
@@ -244,6 +375,7 @@ h_status(void *arg, cJSON *data, char *err, size_t errlen)
 	cJSON_AddStringToObject(data, "mode_reason", d->mode_reason);
 	cJSON_AddStringToObject(data, "device", d->dp != NULL ? dp_device_name(d->dp) : "");
 	cJSON_AddStringToObject(data, "listen_interface", d->cfg.listen_interface);
+	add_splitdns_json(d, data);
 	if (d->lo != NULL) {
 		struct lofront_stats ls;
 
@@ -543,6 +675,10 @@ start_datapath(struct daemon *d)
 			log_warnx("dns: not served in loopback mode (the responder "
 			    "lives in the TUN device's stack); endpoint names "
 			    "resolve through the hosts file only");
+		if (!d->cfg.manage_hosts)
+			log_warnx("data path: server.manage_hosts is false and "
+			    "there is no DNS responder without a TUN device: "
+			    "endpoint names do not resolve");
 	}
 	if (flags == 0 && !lofront_wants_network(&d->cfg))
 		return 0;
@@ -607,6 +743,9 @@ shutdown_all(struct daemon *d)
 	health_free(d->health);
 	ctl_free(d->ctl);
 	lofront_free(d->lo);
+	/* Before the device goes: resolved would no longer know the link. */
+	splitdns_free(d->sdns);
+	d->sdns = NULL;
 	if (d->disc != NULL) {
 		disc_stop(d->disc);
 		disc_hosts_cleanup(d->disc);
@@ -645,8 +784,17 @@ daemon_run(struct config *cfg, const struct daemon_opts *opts)
 	sig_loop = d.loop;
 	if ((r = setup_signals()) != 0 || (r = make_dirs(&d.cfg)) != 0)
 		goto out;
+	{
+		/* What a run that did not exit cleanly registered; before the
+		 * device exists, so only a leftover link can be touched. */
+		struct splitdns_backend b;
+
+		splitdns_os_backend(&b);
+		(void)splitdns_cleanup(&b, d.cfg.state_dir, 0);
+	}
 	if ((r = start_datapath(&d)) != 0)
 		goto out;
+	d.dns_on = d.dp != NULL && d.cfg.dns_enabled;
 	{
 		struct disc_hooks hooks = { on_disc_changed, &d };
 
@@ -672,6 +820,7 @@ daemon_run(struct config *cfg, const struct daemon_opts *opts)
 	if (d.lo != NULL)
 		lofront_sync(d.lo);
 	sync_tunnel(&d);
+	start_splitdns(&d);
 	loop_timer_init(&d.ticker, tick, &d);
 	loop_timer_start(d.loop, &d.ticker, TICK_MS);
 	d.started_ms = loop_clock_ms();

@@ -54,6 +54,8 @@ struct disc {
 	size_t		 n_selectors;
 	uint32_t	 first, last;		/* address range */
 	uint32_t	 poll_ms, connect_ms;
+	int		 manage_hosts;		/* server.manage_hosts */
+	int		 hosts_dropped;		/* worker: our block removed once */
 
 	int		 efd;			/* eventfd: worker -> loop */
 	pthread_t	 thread;
@@ -547,6 +549,17 @@ write_hosts(disc_t *d, const struct disc_eplist *l)
 	size_t i;
 	int r = -ENOMEM;
 
+	/* server.manage_hosts false: names come from the DNS responder.  A
+	 * block left by an earlier configuration would pin names to
+	 * addresses nobody updates, so it is removed once; then the file is
+	 * not touched again. */
+	if (!d->manage_hosts) {
+		if (!d->hosts_dropped &&
+		    disc_hosts_update(d->hosts_file, NULL, 0, err, sizeof(err)) != 0)
+			log_warnx("disc: hosts file: %s", err);
+		d->hosts_dropped = 1;
+		return;
+	}
 	if (l->n == 0 || (e = calloc(l->n, sizeof(*e))) != NULL) {
 		for (i = 0; i < l->n; i++) {
 			e[i].host = l->v[i].hostname;
@@ -868,6 +881,7 @@ copy_config(disc_t *d, const struct config *cfg)
 		if ((d->selectors[d->n_selectors++] = strdup(cfg->selectors[i]))
 		    == NULL)
 			return -ENOMEM;
+	d->manage_hosts = cfg->manage_hosts;
 	d->poll_ms = cfg->poll_interval_ms >= 1000 ? cfg->poll_interval_ms : 1000;
 	d->wild_limit = cfg->dns_wildcard_names;
 	d->connect_ms = cfg->connect_timeout_ms ? cfg->connect_timeout_ms : 10000;

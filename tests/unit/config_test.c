@@ -137,6 +137,9 @@ assert_defaults(const struct config *c)
 	assert_int_equal(c->dns_wildcard_names, 256);
 	assert_int_equal(c->dns_listen_gateway, 1);
 	assert_int_equal(c->dns_upstream_addr, 0);
+	assert_int_equal(c->dns_register, 1);
+	assert_int_equal(c->n_dns_domains, 0);
+	assert_int_equal(c->manage_hosts, 1);
 	assert_null(c->pcap_file);
 	assert_int_equal(c->pcap_max_bytes, 0);
 }
@@ -343,6 +346,54 @@ test_accepted_variants(void **state)
 	config_free(&c);
 }
 
+/* dns.domains, dns.register, server.manage_hosts. */
+static void
+test_splitdns_keys(void **state)
+{
+	char path[64], err[CFG_ERR_LEN], yaml[16384];
+	struct config c;
+	size_t o, i;
+
+	assert_int_equal(load_yaml(&c,
+	    "dns:\n  enabled: true\n  register: false\n"
+	    "  domains: [\"*.Apps.Example\", my-api.ngrok.app, _svc.x]\n"
+	    "server:\n  manage_hosts: false\n", path, sizeof(path), err,
+	    sizeof(err)), 0);
+	assert_int_equal(c.dns_register, 0);
+	assert_int_equal(c.manage_hosts, 0);
+	assert_int_equal(c.n_dns_domains, 3);
+	assert_string_equal(c.dns_domains[0], "apps.example");
+	assert_string_equal(c.dns_domains[1], "my-api.ngrok.app");
+	assert_string_equal(c.dns_domains[2], "_svc.x");
+	config_free(&c);
+	/* The order of the keys does not matter for the combination check;
+	 * net.mode auto may fall back to loopback at run time (logged). */
+	assert_int_equal(load_yaml(&c, "server: {manage_hosts: false}\n"
+	    "dns: {enabled: true}\nnet: {mode: auto}\n", path, sizeof(path),
+	    err, sizeof(err)), 0);
+	assert_int_equal(c.manage_hosts, 0);
+	config_free(&c);
+	/* An empty list (or value) is the default: derived from endpoints. */
+	assert_int_equal(load_yaml(&c, "dns:\n  domains: []\n  register:\n",
+	    path, sizeof(path), err, sizeof(err)), 0);
+	assert_int_equal(c.n_dns_domains, 0);
+	assert_int_equal(c.dns_register, 1);
+	config_free(&c);
+	/* At most CFG_MAX_DNS_DOMAINS. */
+	o = (size_t)snprintf(yaml, sizeof(yaml), "dns:\n  domains:\n");
+	for (i = 0; i < CFG_MAX_DNS_DOMAINS; i++)
+		o += (size_t)snprintf(yaml + o, sizeof(yaml) - o,
+		    "    - d%zu.example\n", i);
+	assert_int_equal(load_yaml(&c, yaml, path, sizeof(path), err,
+	    sizeof(err)), 0);
+	assert_int_equal(c.n_dns_domains, CFG_MAX_DNS_DOMAINS);
+	config_free(&c);
+	snprintf(yaml + o, sizeof(yaml) - o, "    - one-too-many.example\n");
+	assert_int_equal(load_yaml(&c, yaml, path, sizeof(path), err,
+	    sizeof(err)), -1);
+	assert_non_null(strstr(err, ":259:7: dns.domains: more than 256 entries"));
+}
+
 struct bad {
 	const char	*yaml;
 	const char	*msg;	/* after "PATH:" */
@@ -482,6 +533,38 @@ static const struct bad bad_files[] = {
 	  "aaaaaaaaaaaaa...\"" },
 	{ "? [net]\n: 1\n",
 	  "1:3: expected a key, got a list" },
+	{ "dns:\n  domains: [apps.example, \"a b.example\"]\n",
+	  "2:27: dns.domains: \"a b.example\" is not a domain name (dot-separated "
+	  "labels of 1..63 letters, digits, '-' or '_', no '-' at either end of "
+	  "a label, no final dot)" },
+	{ "dns:\n  domains:\n    - apps.example\n    - -bad.example\n",
+	  "4:7: dns.domains: \"-bad.example\" is not a domain name (dot-separated "
+	  "labels of 1..63 letters, digits, '-' or '_', no '-' at either end of "
+	  "a label, no final dot)" },
+	{ "dns:\n  domains: [x.example.]\n",
+	  "2:13: dns.domains: \"x.example.\" is not a domain name (dot-separated "
+	  "labels of 1..63 letters, digits, '-' or '_', no '-' at either end of "
+	  "a label, no final dot)" },
+	{ "dns:\n  domains: [\"*.Apps.example\", apps.EXAMPLE]\n",
+	  "2:31: dns.domains: \"apps.EXAMPLE\" is listed twice" },
+	{ "dns:\n  domains: apps.example\n",
+	  "2:12: dns.domains: expected a list of domain names" },
+	{ "dns:\n  domains: [[a]]\n",
+	  "2:13: dns.domains: expected a list of domain names" },
+	{ "dns:\n  register: auto\n",
+	  "2:13: dns.register: expected true or false, got \"auto\"" },
+	{ "server:\n  manage_hosts: false\n",
+	  "2:17: server.manage_hosts: false needs dns.enabled: true (without "
+	  "the hosts file and the DNS responder, endpoint names would not "
+	  "resolve)" },
+	{ "dns:\n  enabled: false\nserver:\n  manage_hosts: false\n",
+	  "4:17: server.manage_hosts: false needs dns.enabled: true (without "
+	  "the hosts file and the DNS responder, endpoint names would not "
+	  "resolve)" },
+	{ "server:\n  manage_hosts: false\ndns:\n  enabled: true\nnet:\n"
+	  "  mode: loopback\n",
+	  "2:17: server.manage_hosts: false needs the DNS responder, which "
+	  "net.mode loopback does not have (endpoint names would not resolve)" },
 	/* libyaml's own words for syntax errors, with its marks. */
 	{ "net:\n\tmtu: 1500\n",
 	  "2:1: found character that cannot start any token (while scanning "
@@ -704,8 +787,9 @@ test_summary(void **state)
 	assert_non_null(strstr(out, "mode loopback"));
 	assert_non_null(strstr(out, "connect 500ms, handshake 2s, header 5s, "
 	    "idle 1h"));
-	/* One line per section, then the insecure_skip_verify warning. */
-	assert_int_equal(count_lines(out), 11);
+	/* One line per section (two for dns), then the insecure_skip_verify
+	 * warning. */
+	assert_int_equal(count_lines(out), 12);
 	assert_non_null(strstr(out, "NOT verified"));
 	config_free(&c);
 
@@ -715,7 +799,9 @@ test_summary(void **state)
 	assert_non_null(strstr(out, "file (built-in defaults)"));
 	assert_non_null(strstr(out, "idle none"));
 	assert_non_null(strstr(out, "dns: enabled no, tcp yes, ttl 30s, wildcard_names 256"));
-	assert_int_equal(count_lines(out), 10);
+	assert_non_null(strstr(out, "dns: register yes, domains (from the "
+	    "endpoints); server.manage_hosts yes"));
+	assert_int_equal(count_lines(out), 11);
 	config_free(&c);
 
 	setenv("NGROK_API_KEY", SECRET, 1);
@@ -976,6 +1062,7 @@ main(void)
 		cmocka_unit_test(test_full_file),
 		cmocka_unit_test(test_cert_paths_follow_state_dir),
 		cmocka_unit_test(test_accepted_variants),
+		cmocka_unit_test(test_splitdns_keys),
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_file_errors),
 		cmocka_unit_test(test_env_api_key),
