@@ -27,6 +27,7 @@ set -u
 cd "$(dirname "$0")/../.." || exit 2
 . tests/lib/tap.sh
 . tests/lib/certs.sh
+. tests/lib/cloud.sh
 
 SOAK_SECONDS=${SOAK_SECONDS:-180}
 WARM_SECONDS=${WARM_SECONDS:-30}
@@ -43,14 +44,7 @@ CURL_WORKERS=${CURL_WORKERS:-2}
 # freed memory (up to 256 MiB): the bound is for release builds.
 case $OUT in *asan*) RSS_BOUND_KB=${RSS_BOUND_KB:-327680} ;; esac
 RSS_BOUND_KB=${RSS_BOUND_KB:-8192}
-NGROKD=$OUT/ngrokd
-NGROKCTL=$OUT/ngrokctl
-INGRESS=$OUT/tests/fake/ingress
-BLAST=$OUT/tests/fake/blast
-NS=ngrokdtest-$$-sk
-T=$(mktemp -d /tmp/ngrokdsoak.XXXXXX)
-at_exit "[ -n \"${KEEP:-}\" ] || rm -rf '$T'"
-KEY=soak-key-$$-$RANDOM-secret
+cloud_init soak sk "soak"
 HPORT=9196
 
 die() { echo "soak: $*" >&2; exit 2; }
@@ -65,14 +59,9 @@ done
 [ "$SOAK_SECONDS" -ge $((WARM_SECONDS + CHURN_SECONDS + PAUSE_SECONDS)) ] ||
 	die "SOAK_SECONDS must be at least $((WARM_SECONDS + CHURN_SECONDS + PAUSE_SECONDS))"
 
-certs_make "$T/c" ingress.test 2>"$T/certs.err" || die "certificates: $(cat "$T/certs.err")"
-C=$T/c
-printf '127.0.0.1\tlocalhost\n127.0.0.1\tingress.test\n' > "$T/hosts"
+cloud_certs || die "certificates: $(cat "$T/certs.err")"
 printf '127.0.0.1\tlocalhost\n' > "$T/etc-hosts"
-netns_new "$NS" || die "ip netns add $NS failed"
-NSX=(ip netns exec "$NS" unshare -m --propagation private
-	sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$T/hosts")
-nsx() { "${NSX[@]}" "$@"; }
+cloud_netns || die "ip netns add $NS failed"
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # --- backends, ingress, API ---------------------------------------------------
@@ -107,64 +96,20 @@ bg "${NSX[@]}" "$BLAST" server 127.0.0.1:9000 >"$T/blast.out" 2>"$T/blast.err" <
 TOGGLE=(t1 t2 t3 t4)
 ROUTES=(--route web.test:80=127.0.0.1:8080 --route blast.test:80=127.0.0.1:9000)
 for n in "${TOGGLE[@]}"; do ROUTES+=(--route "$n.test:80=127.0.0.1:8080"); done
-bg "${NSX[@]}" "$INGRESS" --listen 127.0.0.1:4443 --cert "$C/ingress.pem" \
-	--key "$C/ingress.key" --client-ca "$C/client-ca.pem" "${ROUTES[@]}" \
-	>"$T/ingress.out" 2>"$T/ingress.err" </dev/null
-write_eps() {
-	local out="[" sep="" n
-	for n in "$@"; do
-		out+="$sep{\"id\":\"ep_$n\",\"uri\":\"http://127.0.0.1:8000/endpoints/ep_$n\","
-		out+="\"url\":\"http://$n.test\",\"proto\":\"http\",\"hostname\":\"$n.test\"}"
-		sep=,
-	done
-	echo "$out]" > "$T/eps.json.tmp" && mv "$T/eps.json.tmp" "$T/eps.json"
-}
-write_eps web blast
-bg "${NSX[@]}" python3 tests/fake/api.py --port 8000 --key "$KEY" --endpoints "$T/eps.json" \
-	--ca-cert "$C/client-ca.pem" --ca-key "$C/client-ca.key" --page-size 4 \
-	--ingress ingress.test:4443 >"$T/api.out" 2>"$T/api.err" </dev/null
-wait_for 10 grep -q listening "$T/api.out" && wait_for 5 grep -q '^listening' "$T/ingress.out" &&
-	wait_for 10 grep -q listening "$T/web.out" && wait_for 5 grep -q listening "$T/blast.out" ||
+for n in web blast "${TOGGLE[@]}"; do EPS[$n]=http://$n.test; done
+cloud_eps web blast
+ingress_start && api_start --page-size 4 && wait_for 10 grep -q listening "$T/web.out" &&
+	wait_for 5 grep -q listening "$T/blast.out" ||
 	die "API, ingress or backends did not start: $(cat "$T"/*.err | tail -5)"
 
 # --- ngrokd ---------------------------------------------------------------------
-SOCK=$T/run/ngrokd.sock
-cat > "$T/ngrokd.yml" <<EOF
-api:
-  url: http://127.0.0.1:8000
-ingressEndpoint: ingress.test:4443
-server:
-  log_level: info
-  socket_path: $SOCK
-  state_dir: $T/state
-  hosts_file: $T/etc-hosts
-bound_endpoints:
-  poll_interval: 1s
-net:
-  mode: tun
-  interface_name: ngrokd0
-  subnet: 10.107.0.0/16
-tls:
-  ca_file: $C/ca.pem
-health:
-  address: 127.0.0.1
-  port: $HPORT
-EOF
-bg env NGROK_API_KEY="$KEY" "${NSX[@]}" "$NGROKD" --config "$T/ngrokd.yml" \
-	--foreground >"$T/ngrokd.out" 2>"$T/ngrokd.err" </dev/null
-NG_PID=$BG_PID
-ctl() { nsx "$NGROKCTL" --socket "$SOCK" "$@"; }
-addr_of() {
-	ctl --json list 2>/dev/null | python3 -c '
-import json, sys
-j = json.load(sys.stdin); j = j.get("data", j)
-print([e["address"] for e in j["endpoints"] if e["hostname"] == sys.argv[1]][0])' "$1" 2>/dev/null
-}
-wait_for 20 ctl health && wait_for 10 addr_of blast.test ||
-	die "ngrokd did not become ready: $(tail -5 "$T/ngrokd.err")"
-WEB=$(addr_of web.test) BLASTA=$(addr_of blast.test)
+cloud_config "$NG_CONFIG" "health:" "  address: 127.0.0.1" "  port: $HPORT"
+ngrokd_start
+wait_for 20 ctl health && wait_for 10 list_addr blast.test ||
+	die "ngrokd did not become ready: $(tail -5 "$NGERR")"
+WEB=$(list_addr web.test) BLASTA=$(list_addr blast.test)
 [ "$(nsx curl -s -m 10 "http://$WEB/16k" | sha256sum | cut -d' ' -f1)" = "$SUM16" ] ||
-	die "no traffic through web.test ($WEB): $(tail -3 "$T/ngrokd.err")"
+	die "no traffic through web.test ($WEB): $(tail -3 "$NGERR")"
 
 # --- sampling ---------------------------------------------------------------------
 # metrics: "streams sessions connections streams_total" from one scrape.
@@ -178,15 +123,13 @@ metrics() {
 		a[1] == "ngrokd_connections_active" { c = $2 }
 		END { printf "%d %d %d %d\n", s, ss, c, st }'
 }
-nfds() { ls "/proc/$NG_PID/fd" 2>/dev/null | wc -l; }
-rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$NG_PID/status" 2>/dev/null; }
 T0=$(now_ms)
 # sample: one line "secs phase fds streams sessions conns streams_total rss".
 # The fds are counted before the scrape, which holds one of its own.
 sample() {
 	local f r
-	f=$(nfds)
-	r=$(rss_kb)
+	f=$(ngrokd_fds)
+	r=$(ngrokd_rss_kb)
 	echo "$(( ($(now_ms) - T0) / 1000 )) $(cat "$T/phase") $f $(metrics) ${r:-0}"
 }
 echo idle > "$T/phase"
@@ -195,11 +138,11 @@ echo idle > "$T/phase"
 # a few samples so that it counts.
 FD_BASE=0
 for _ in 1 2 3 4 5; do
-	f=$(nfds)
+	f=$(ngrokd_fds)
 	[ "$f" -gt "$FD_BASE" ] && FD_BASE=$f
 	sleep 0.3
 done
-RSS_IDLE=$(rss_kb)
+RSS_IDLE=$(ngrokd_rss_kb)
 sampler() {
 	while [ -e "$T/sampling" ]; do
 		sample >> "$T/samples"
@@ -241,7 +184,7 @@ changer() {
 	while [ ! -e "$T/stop" ]; do
 		set -- web blast
 		for n in "${TOGGLE[@]}"; do [ $((RANDOM % 2)) = 0 ] && set -- "$@" "$n"; done
-		write_eps "$@"
+		cloud_eps "$@"
 		echo "$*" >>"$T/changes"
 		sleep "$CHANGE_SECONDS"
 	done
@@ -254,7 +197,7 @@ changer & _pids="$_pids $!"
 quiet() {	# no stream, session or connection; fds at the baseline
 	local m
 	m=$(metrics)
-	[ "${m% *}" = "0 0 0" ] && [ "$(nfds)" -le "$FD_BASE" ]
+	[ "${m% *}" = "0 0 0" ] && [ "$(ngrokd_fds)" -le "$FD_BASE" ]
 }
 END_MS=$(( T0 + SOAK_SECONDS * 1000 ))
 echo "soak: ${SOAK_SECONDS}s, warm-up ${WARM_SECONDS}s, churn ${CHURN_SECONDS}s / pause up to ${PAUSE_SECONDS}s; idle fds $FD_BASE, RSS $RSS_IDLE kB" >&2
@@ -306,7 +249,7 @@ cfail=$(grep -c '^fail' "$T/curl.out")
 total=$(sort -n "$T/samples" | tail -1 | awk '{ print $7 }')
 secs=$(( ($(now_ms) - T0) / 1000 ))
 nchg=$(wc -l < "$T/changes")
-adds=$(grep -c 'endpoints: [1-9][0-9]* added\|, [1-9][0-9]* removed' "$T/ngrokd.err")
+adds=$(grep -c 'endpoints: [1-9][0-9]* added\|, [1-9][0-9]* removed' "$NGERR")
 echo "# ${secs}s: $total streams through ngrokd ($((total / secs))/s): $conns blast connections ($bfail failed), $cok curl transfers of 16 KiB ($cfail failed)"
 echo "# endpoint list rewritten $nchg times; ngrokd applied $adds changes"
 echo "# idle baseline: fds $FD_BASE, RSS $RSS_IDLE kB; after warm-up: fds $(awk '{ print $3 }' <<<"${WARM_SAMPLE:-}"), RSS $(awk '{ print $8 }' <<<"${WARM_SAMPLE:-}") kB"
@@ -353,17 +296,13 @@ elif [ "$nchg" -ge 2 ] && [ "$adds" -ge 1 ]; then
 else
 	notok "endpoint changes applied during the churn" "$nchg rewrites, $adds applied"
 fi
-if [ "$(cat /proc/$NG_PID/comm 2>/dev/null)" = ngrokd ]; then
-	kill -TERM "$NG_PID"
-	wait_for 30 eval '! kill -0 $NG_PID'
-	wait "$NG_PID" 2>/dev/null
-	rc=$?
-	check "ngrokd alive at the end, exits $rc on SIGTERM" test "$rc" = 0
+if ngrokd_alive; then
+	ngrokd_stop 30
+	check "ngrokd alive at the end, exits $NG_RC on SIGTERM" test "$NG_RC" = 0
 else
-	notok "ngrokd alive at the end" "$(tail -5 "$T/ngrokd.err")"
+	notok "ngrokd alive at the end" "$(tail -5 "$NGERR")"
 fi
-check "no sanitizer report or assertion from ngrokd" \
-	eval '! grep -qE "AddressSanitizer|LeakSanitizer|runtime error|assertion" "$T/ngrokd.err"'
+check "no sanitizer report or assertion from ngrokd" ngrokd_clean assertion
 tap_done
 [ "$TAP_FAILED" = 0 ] && echo "soak: PASS" || echo "soak: FAIL"
 [ "$TAP_FAILED" = 0 ]

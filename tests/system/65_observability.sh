@@ -18,39 +18,18 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/certs.sh
+. tests/lib/cloud.sh
 
-NGROKD=$OUT/ngrokd
-INGRESS=$OUT/tests/fake/ingress
+cloud_init 65 ob "observability tests"
 PY=/usr/bin/python3
-NS=ngrokdtest-$$-ob
-T=$(mktemp -d /tmp/ngrokdtest-65.XXXXXX)
-at_exit "[ -n \"${KEEP:-}\" ] || rm -rf '$T'"
-KEY=test-key-$$-$RANDOM-secret
 HPORT=9181		# health.port; the namespace is ours, so it is free
 BIG=$((200 * 1024 * 1024))
-
-skip_all() { echo "ok 1 - observability tests # SKIP $1"; echo "1..1"; exit 0; }
-[ "$(id -u)" = 0 ] || skip_all "needs root"
-[ -c /dev/net/tun ] || skip_all "no /dev/net/tun"
-for b in "$NGROKD" "$INGRESS"; do
-	[ -x "$b" ] || { notok "$b is built" "missing (make test-build)"; tap_done; exit 0; }
-done
-for c in curl python3 openssl unshare; do
-	command -v $c >/dev/null || skip_all "$c missing"
-done
+cloud_require curl python3 openssl unshare
 "$PY" -c 'import prometheus_client.parser' 2>/dev/null ||
 	skip_all "$PY has no prometheus_client (apt-get install python3-prometheus-client)"
-
-certs_make "$T/c" ingress.test 2>"$T/certs.err" ||
-	{ notok "test certificates made" "$(cat "$T/certs.err")"; tap_done; exit 0; }
-C=$T/c
-printf '127.0.0.1\tlocalhost\n127.0.0.1\tingress.test\n' > "$T/hosts"
+cloud_certs || cloud_setup_failed "test certificates made"
 printf '127.0.0.1\tlocalhost\n' > "$T/etc-hosts"
-
-netns_new "$NS" || { notok "create namespace $NS" "ip netns add failed"; tap_done; exit 0; }
-NSX=(ip netns exec "$NS" unshare -m --propagation private
-	sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$T/hosts")
-nsx() { "${NSX[@]}" "$@"; }
+cloud_netns || cloud_setup_failed "create namespace $NS" "ip netns add failed"
 
 # --- the metrics reader ------------------------------------------------------
 # prom.py FILE: parses FILE with prometheus_client's text parser (exit 2 and
@@ -109,50 +88,17 @@ gt() { [ -n "$1" ] && [ -n "$2" ] && "$PY" -c 'import sys; sys.exit(not float(sy
 
 # --- backend and ingress (the API comes later) ---------------------------------
 mkdir -p "$T/www"
-echo "backend $$" > "$T/www/index.html"
 truncate -s "$BIG" "$T/www/big.bin"	# sparse: no 200 MB on disk
-bg "${NSX[@]}" python3 -m http.server --bind 127.0.0.1 --directory "$T/www" 8080 \
-	>"$T/http.log" 2>&1 </dev/null
-bg "${NSX[@]}" "$INGRESS" --listen 127.0.0.1:4443 --cert "$C/ingress.pem" \
-	--key "$C/ingress.key" --client-ca "$C/client-ca.pem" \
-	--route alpha.test:80=127.0.0.1:8080 --route beta.test:80=127.0.0.1:8080 \
-	--log "$T/ingress.log" >"$T/ingress.out" 2>"$T/ingress.err" </dev/null
-wait_for 5 grep -q '^listening' "$T/ingress.out" &&
-	wait_for 10 nsx curl -sf -o /dev/null http://127.0.0.1:8080/ ||
-	{ notok "ingress and backend start" "$(cat "$T"/ingress.err "$T"/http.log | tail -5)"; tap_done; exit 0; }
-
-cat > "$T/eps.json" <<'EOF'
-[{"id":"ep_a","uri":"http://127.0.0.1:8000/endpoints/ep_a","url":"http://alpha.test","proto":"http","hostname":"alpha.test"},
- {"id":"ep_b","uri":"http://127.0.0.1:8000/endpoints/ep_b","url":"http://beta.test","proto":"http","hostname":"beta.test"}]
-EOF
+cloud_backend www 8080 "backend $$"
+ROUTES=(--route alpha.test:80=127.0.0.1:8080 --route beta.test:80=127.0.0.1:8080)
+ingress_start && cloud_backends_up || cloud_setup_failed "ingress and backend start"
+EPS=([a]=http://alpha.test [b]=http://beta.test)
+cloud_eps a b
 
 # --- ngrokd, with the API still down --------------------------------------------
-cat > "$T/ngrokd.yml" <<EOF
-api:
-  url: http://127.0.0.1:8000
-ingressEndpoint: ingress.test:4443
-server:
-  log_level: ${LOGLEVEL:-info}
-  socket_path: $T/run/ngrokd.sock
-  state_dir: $T/state
-  hosts_file: $T/etc-hosts
-bound_endpoints:
-  poll_interval: 1s
-net:
-  mode: tun
-  interface_name: ngrokd0
-  subnet: 10.107.0.0/16
-tls:
-  ca_file: $C/ca.pem
-health:
-  enabled: true
-  address: 127.0.0.1
-  port: $HPORT
-EOF
-NGERR=$T/ngrokd.err
-bg env NGROK_API_KEY="$KEY" "${NSX[@]}" "$NGROKD" --config "$T/ngrokd.yml" \
-	--foreground >"$T/ngrokd.out" 2>"$NGERR" </dev/null
-NG_PID=$BG_PID
+cloud_config "$NG_CONFIG" "health:" "  enabled: true" "  address: 127.0.0.1" \
+	"  port: $HPORT"
+ngrokd_start
 
 if wait_for 5 code_is /healthz 200; then
 	ok "/healthz is 200 from the start (API not running yet): $(hget /healthz)"
@@ -178,11 +124,7 @@ st=$(hget /status)
 check "/status answers 200 before the first poll too" eval '[[ $st =~ ^200\ \{ ]]'
 
 # --- the API comes up -----------------------------------------------------------
-bg "${NSX[@]}" python3 tests/fake/api.py --port 8000 --key "$KEY" --endpoints "$T/eps.json" \
-	--ca-cert "$C/client-ca.pem" --ca-key "$C/client-ca.key" \
-	--ingress ingress.test:4443 >"$T/api.out" 2>"$T/api.err" </dev/null
-wait_for 10 grep -q listening "$T/api.out" ||
-	{ notok "the fake API starts" "$(tail -5 "$T/api.err")"; tap_done; exit 0; }
+api_start || cloud_setup_failed "the fake API starts"
 t0=$(date +%s%N)
 if wait_for 15 code_is /readyz 200; then
 	ok "/readyz turns 200 once the API is up ($(( ($(date +%s%N) - t0) / 1000000 )) ms): $(hget /readyz)"
@@ -363,7 +305,7 @@ check "name free again: ngrokd recreates ngrokd0, /readyz 200 $(( ${b:-0} - tdel
 	eval '[ -n "$b" ] && [ $((b - tdel)) -le 5000 ]'
 check "ngrokd0 is a TUN device again, and up" \
 	eval 'ip -d -n "$NS" link show ngrokd0 | grep -q "tun type tun" && ip -n "$NS" link show ngrokd0 | grep -q UP'
-out=$(nsx curl -sS -m 10 "http://$ALPHA/" 2>&1)
+out=$(get "http://$ALPHA/")
 check "traffic through alpha.test works again after the recreation" \
 	test "$out" = "backend $$"
 
@@ -394,8 +336,7 @@ fi
 check "ngrokd0 exists again and is up" eval 'ip -n "$NS" link show ngrokd0 | grep -q UP'
 check "the log has the loss and the recovery" \
 	eval 'grep -q "ngrokd0 lost" "$NGERR" && grep -q "ngrokd0 is back" "$NGERR"'
-check "ngrokd is still running (comm ngrokd)" \
-	test "$(cat /proc/$NG_PID/comm 2>/dev/null)" = ngrokd
+check "ngrokd is still running (comm ngrokd)" ngrokd_alive
 
 # --- what the server refuses ----------------------------------------------------
 r=$(hget /healthz -X POST -D "$T/post.hdr")
@@ -409,13 +350,9 @@ check "a 9 KiB header: 431 (${r:0:60})" eval '[[ $r == 431\ * ]]'
 check "/healthz still 200 after the refusals" code_is /healthz 200
 
 # --- SIGTERM -------------------------------------------------------------------
-kill -TERM "$NG_PID"
-for _ in $(seq 100); do kill -0 "$NG_PID" 2>/dev/null || break; sleep 0.1; done
-rc=timeout
-if ! kill -0 "$NG_PID" 2>/dev/null; then wait "$NG_PID"; rc=$?; fi
-check "SIGTERM: ngrokd exits 0 ($rc)" test "$rc" = 0
+ngrokd_stop 10
+check "SIGTERM: ngrokd exits 0 ($NG_RC)" test "$NG_RC" = 0
 check "after SIGTERM nothing answers on port $HPORT" eval '! nsx curl -s -m 2 -o /dev/null "$H/healthz"'
-check "no sanitizer report from ngrokd" \
-	eval '! grep -qE "AddressSanitizer|LeakSanitizer|runtime error" "$NGERR"'
+check "no sanitizer report from ngrokd" ngrokd_clean
 tap_done
 exit 0

@@ -16,123 +16,33 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/certs.sh
+. tests/lib/cloud.sh
 
-NGROKD=$OUT/ngrokd
-NGROKCTL=$OUT/ngrokctl
-INGRESS=$OUT/tests/fake/ingress
-NS=ngrokdtest-$$-ck
-T=$(mktemp -d /tmp/ngrokdtest-68.XXXXXX)
-at_exit "[ -n \"${KEEP:-}\" ] || rm -rf '$T'"
-KEY=test-key-$$-$RANDOM-secret
-
-skip_all() { echo "ok 1 - ngrokctl check tests # SKIP $1"; echo "1..1"; exit 0; }
-[ "$(id -u)" = 0 ] || skip_all "needs root"
-[ -c /dev/net/tun ] || skip_all "no /dev/net/tun"
-for b in "$NGROKD" "$NGROKCTL" "$INGRESS"; do
-	[ -x "$b" ] || { notok "$b is built" "missing (make test-build)"; tap_done; exit 0; }
-done
-for c in curl python3 openssl unshare; do
-	command -v $c >/dev/null || skip_all "$c missing"
-done
-
+cloud_init 68 ck "ngrokctl check tests"
+cloud_require curl python3 openssl unshare
 # c: the certificates of the test's cloud; other: an unrelated CA whose
 # ingress certificate carries the same name.
-certs_make "$T/c" ingress.test 2>"$T/certs.err" &&
-	certs_make "$T/other" ingress.test 2>>"$T/certs.err" ||
-	{ notok "test certificates made" "$(cat "$T/certs.err")"; tap_done; exit 0; }
-C=$T/c
-printf '127.0.0.1\tlocalhost\n127.0.0.1\tingress.test\n' > "$T/hosts"
+cloud_certs && certs_make "$T/other" ingress.test 2>>"$T/certs.err" ||
+	cloud_setup_failed "test certificates made"
 printf '127.0.0.1\tlocalhost\n' > "$T/etc-hosts"
-
-netns_new "$NS" || { notok "create namespace $NS" "ip netns add failed"; tap_done; exit 0; }
-NSX=(ip netns exec "$NS" unshare -m --propagation private
-	sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$T/hosts")
-nsx() { "${NSX[@]}" "$@"; }
+cloud_netns || cloud_setup_failed "create namespace $NS" "ip netns add failed"
 
 # --- backend, ingress, API ----------------------------------------------------
-mkdir -p "$T/www"
-echo "backend $$" > "$T/www/index.html"
-bg "${NSX[@]}" python3 -m http.server --bind 127.0.0.1 --directory "$T/www" 8080 \
-	>"$T/http.log" 2>&1 </dev/null
-
+cloud_backend www 8080 "backend $$"
 # No route for gamma.test: the ingress refuses it with ERR_NGROK_3200.
 ROUTES=(--route alpha.test:80=127.0.0.1:8080 --route beta.test:443=127.0.0.1:8080)
-ING_PID=
-ING_N=0
-# start_ingress CERTDIR [FAULT...]
-start_ingress() {
-	local dir=$1 f args=()
-	shift
-	for f in "$@"; do args+=(--fault "$f"); done
-	ING_N=$((ING_N + 1))
-	bg "${NSX[@]}" "$INGRESS" --listen 127.0.0.1:4443 --cert "$dir/ingress.pem" \
-		--key "$dir/ingress.key" --client-ca "$C/client-ca.pem" "${ROUTES[@]}" \
-		"${args[@]}" --log "$T/ingress.log" >"$T/ingress$ING_N.out" \
-		2>"$T/ingress$ING_N.err" </dev/null
-	ING_PID=$BG_PID
-	wait_for 5 grep -q '^listening' "$T/ingress$ING_N.out"
-}
-stop_ingress() {
-	kill -TERM "$ING_PID" 2>/dev/null
-	for _ in $(seq 50); do kill -0 "$ING_PID" 2>/dev/null || break; sleep 0.1; done
-	kill -9 "$ING_PID" 2>/dev/null
-	wait "$ING_PID" 2>/dev/null
-}
-
-ep() { printf '{"id":"%s","uri":"http://127.0.0.1:8000/endpoints/%s","url":"%s","proto":"%s","hostname":"%s"}' \
-	"$1" "$1" "$2" "$3" "$4"; }
-write_eps() {
-	local out="[" sep="" i
-	for i in "$@"; do
-		case $i in
-		a) out+="$sep$(ep ep_a http://alpha.test http alpha.test)";;
-		b) out+="$sep$(ep ep_b https://beta.test https beta.test)";;
-		g) out+="$sep$(ep ep_g http://gamma.test http gamma.test)";;
-		esac
-		sep=,
-	done
-	echo "$out]" > "$T/eps.json.tmp" && mv "$T/eps.json.tmp" "$T/eps.json"
-}
-write_eps a b
-bg "${NSX[@]}" python3 tests/fake/api.py --port 8000 --key "$KEY" --endpoints "$T/eps.json" \
-	--ca-cert "$C/client-ca.pem" --ca-key "$C/client-ca.key" \
-	--ingress ingress.test:4443 >"$T/api.out" 2>"$T/api.err" </dev/null
-
-start_ingress "$C" &&
-	wait_for 10 grep -q listening "$T/api.out" &&
-	wait_for 10 nsx curl -sf -o /dev/null http://127.0.0.1:8080/ ||
-	{ notok "API, ingress and backend start" "$(cat "$T"/api.err "$T"/ingress*.err "$T"/http.log | tail -5)"; tap_done; exit 0; }
+EPS=([a]=http://alpha.test [b]=https://beta.test [g]=http://gamma.test)
+cloud_eps a b
+ingress_start && api_start && cloud_backends_up ||
+	cloud_setup_failed "API, ingress and backend start"
 
 # --- ngrokd ---------------------------------------------------------------------
-SOCK=$T/run/ngrokd.sock
-cat > "$T/ngrokd.yml" <<EOF
-api:
-  url: http://127.0.0.1:8000
-ingressEndpoint: ingress.test:4443
-server:
-  socket_path: $SOCK
-  state_dir: $T/state
-  hosts_file: $T/etc-hosts
-bound_endpoints:
-  poll_interval: 1s
-net:
-  mode: tun
-  interface_name: ngrokd0
-  subnet: 10.107.0.0/16
-tls:
-  ca_file: $C/ca.pem
-health:
-  enabled: false
-EOF
-bg env NGROK_API_KEY="$KEY" "${NSX[@]}" "$NGROKD" --config "$T/ngrokd.yml" \
-	--foreground >"$T/ngrokd.out" 2>"$T/ngrokd.err" </dev/null
-NG_PID=$BG_PID
-ctl() { nsx "$NGROKCTL" --socket "$SOCK" "$@"; }
-json() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)" 2>/dev/null; }
-nendpoints() { ctl --json list 2>/dev/null | json 'len(j["data"]["endpoints"])'; }
-api_healthy() { ctl --json status 2>/dev/null | json 'j["data"]["api_healthy"]'; }
+cloud_config "$NG_CONFIG" "health:" "  enabled: false"
+ngrokd_start
+nendpoints() { ctl --json list 2>/dev/null | json 'len(j["endpoints"])'; }
+api_healthy() { status_field api_healthy; }
 if ! wait_for 20 ctl health || ! wait_for 10 eval '[ "$(nendpoints)" = 2 ]'; then
-	notok "ngrokd registers and lists 2 endpoints" "$(tail -5 "$T/ngrokd.err")"
+	notok "ngrokd registers and lists 2 endpoints" "$(tail -5 "$NGERR")"
 	tap_done; exit 0
 fi
 
@@ -218,8 +128,8 @@ verdict "a missing certificate file: certificate FAILED naming the file" missing
 unset CFG
 
 # --- the ingress: untrusted, silent ---------------------------------------------
-stop_ingress
-start_ingress "$T/other" ||
+ingress_stop
+ING_CERTS=$T/other ingress_start ||
 	notok "the ingress restarts with a certificate from another CA" "$(cat "$T/ingress$ING_N.err")"
 run_check untrusted
 verdict "ingress certificate from another CA: ingress FAILED, not trusted, exit 1" untrusted \
@@ -227,21 +137,21 @@ verdict "ingress certificate from another CA: ingress FAILED, not trusted, exit 
 verdict "untrusted ingress: daemon and certificate ok, endpoints not tried" untrusted \
 	'has untrusted "^ok   daemon" && has untrusted "^ok   certificate" && has untrusted "^FAILED endpoint alpha\.test:80: not tried: the ingress step failed"'
 
-stop_ingress
-start_ingress "$C" no-tls ||
+ingress_stop
+ingress_start --fault no-tls ||
 	notok "the ingress restarts mute (accepts TCP, never answers)" "$(cat "$T/ingress$ING_N.err")"
 run_check mute --timeout 2
 verdict "a mute ingress: ingress FAILED after the 2 s timeout (took $MS ms)" mute \
 	'[ $RC = 1 ] && has mute "^FAILED ingress: .*within 2 s" && [ $MS -ge 1900 ] && [ $MS -lt 6000 ]'
 
-stop_ingress
-start_ingress "$C" ||
+ingress_stop
+ingress_start ||
 	notok "the ingress restarts as it was" "$(cat "$T/ingress$ING_N.err")"
 run_check restored
 verdict "the ingress restored: check passes" restored '[ $RC = 0 ]'
 
 # --- a refused ConnRequest ------------------------------------------------------
-write_eps a b g
+cloud_eps a b g
 wait_for 10 eval '[ "$(nendpoints)" = 3 ]'
 run_check refused
 verdict "an endpoint without a route: that endpoint FAILED with ERR_NGROK_3200, exit 1" refused \
@@ -255,8 +165,7 @@ verdict "check ep_g (by id): exit 1, gamma FAILED" only_g \
 	'[ $RC = 1 ] && only_failed only_g "endpoint gamma\.test:80"'
 
 # --- no daemon ------------------------------------------------------------------
-kill -TERM "$NG_PID"
-for _ in $(seq 100); do kill -0 "$NG_PID" 2>/dev/null || break; sleep 0.1; done
+ngrokd_stop 10
 run_check nodaemon
 verdict "ngrokd stopped: daemon FAILED (is ngrokd running?), exit 1" nodaemon \
 	'[ $RC = 1 ] && has nodaemon "^FAILED daemon: $SOCK: No such file or directory \(is ngrokd running\?\)"'

@@ -16,142 +16,40 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/certs.sh
+. tests/lib/cloud.sh
 
-NGROKD=$OUT/ngrokd
-NGROKCTL=$OUT/ngrokctl
-INGRESS=$OUT/tests/fake/ingress
-NS=ngrokdtest-$$-wc
-T=$(mktemp -d /tmp/ngrokdtest-91.XXXXXX)
-at_exit "[ -n \"${KEEP:-}\" ] || rm -rf '$T'"
-KEY=test-key-$$-$RANDOM-secret
-
-skip_all() { echo "ok 1 - wildcard tests # SKIP $1"; echo "1..1"; exit 0; }
-[ "$(id -u)" = 0 ] || skip_all "needs root"
-[ -c /dev/net/tun ] || skip_all "no /dev/net/tun"
-for b in "$NGROKD" "$NGROKCTL" "$INGRESS"; do
-	[ -x "$b" ] || { notok "$b is built" "missing (make test-build)"; tap_done; exit 0; }
-done
-for c in curl python3 openssl unshare dig; do
-	command -v $c >/dev/null || skip_all "$c missing"
-done
-
-certs_make "$T/c" ingress.test 2>"$T/certs.err" ||
-	{ notok "test certificates made" "$(cat "$T/certs.err")"; tap_done; exit 0; }
-C=$T/c
-printf '127.0.0.1\tlocalhost\n127.0.0.1\tingress.test\n' > "$T/hosts"
+cloud_init 91 wc "wildcard tests"
+cloud_require curl python3 openssl unshare dig
+cloud_certs || cloud_setup_failed "test certificates made"
 : > "$T/etc-hosts"
-
-netns_new "$NS" || { notok "create namespace $NS" "ip netns add failed"; tap_done; exit 0; }
+cloud_netns || cloud_setup_failed "create namespace $NS" "ip netns add failed"
 # Inside the namespace only: names resolve through ngrokd's responder.
 mkdir -p "/etc/netns/$NS"
 at_exit "rm -rf '/etc/netns/$NS'"
 printf 'nameserver 10.107.0.2\noptions timeout:2 attempts:2\n' > "/etc/netns/$NS/resolv.conf"
-NSX=(ip netns exec "$NS" unshare -m --propagation private
-	sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$T/hosts")
-nsx() { "${NSX[@]}" "$@"; }
 
 # --- backends, ingress, API ---------------------------------------------------
-mkdir -p "$T/www-a" "$T/www-b"
-echo "backend A $$" > "$T/www-a/index.html"
-echo "backend B $$" > "$T/www-b/index.html"
-bg "${NSX[@]}" python3 -m http.server --bind 127.0.0.1 --directory "$T/www-a" 8080 \
-	>"$T/http-a.log" 2>&1 </dev/null
-bg "${NSX[@]}" python3 -m http.server --bind 127.0.0.1 --directory "$T/www-b" 8081 \
-	>"$T/http-b.log" 2>&1 </dev/null
+cloud_backend www-a 8080 "backend A $$"
+cloud_backend www-b 8081 "backend B $$"
 ROUTES=(--route a.apps.example:80=127.0.0.1:8080 --route b.apps.example:80=127.0.0.1:8081
 	--route x.apps.example:80=127.0.0.1:8081)
-bg "${NSX[@]}" "$INGRESS" --listen 127.0.0.1:4443 --cert "$C/ingress.pem" \
-	--key "$C/ingress.key" --client-ca "$C/client-ca.pem" "${ROUTES[@]}" \
-	--log "$T/ingress.log" >"$T/ingress.out" 2>"$T/ingress.err" </dev/null
-
-ep() { printf '{"id":"%s","uri":"http://127.0.0.1:8000/endpoints/%s","url":"%s","proto":"http","hostname":"%s"}' \
-	"$1" "$1" "$2" "$3"; }
-write_eps() {
-	local out="[" sep="" i
-	for i in "$@"; do
-		case $i in
-		w) out+="$sep$(ep ep_w 'http://*.apps.example' '*.apps.example')";;
-		d) out+="$sep$(ep ep_d 'http://*.deep.apps.example' '*.deep.apps.example')";;
-		x) out+="$sep$(ep ep_x http://x.apps.example x.apps.example)";;
-		esac
-		sep=,
-	done
-	echo "$out]" > "$T/eps.json.tmp" && mv "$T/eps.json.tmp" "$T/eps.json"
-}
-write_eps w d x
-bg "${NSX[@]}" python3 tests/fake/api.py --port 8000 --key "$KEY" --endpoints "$T/eps.json" \
-	--ca-cert "$C/client-ca.pem" --ca-key "$C/client-ca.key" \
-	--ingress ingress.test:4443 >"$T/api.out" 2>"$T/api.err" </dev/null
-
-wait_for 10 grep -q listening "$T/api.out" &&
-	wait_for 5 grep -q '^listening' "$T/ingress.out" &&
-	wait_for 10 nsx curl -sf -o /dev/null http://127.0.0.1:8080/ &&
-	wait_for 10 nsx curl -sf -o /dev/null http://127.0.0.1:8081/ ||
-	{ notok "API, ingress and backends start" "$(cat "$T"/api.err "$T"/ingress.err "$T"/http-*.log | tail -5)"; tap_done; exit 0; }
-json() { python3 -c "import json,sys; j=json.load(sys.stdin); j=j.get('data', j); print($1)" 2>/dev/null; }
+EPS=([w]='http://*.apps.example' [d]='http://*.deep.apps.example' [x]=http://x.apps.example)
+cloud_eps w d x
+ingress_start && api_start && cloud_backends_up ||
+	cloud_setup_failed "API, ingress and backends start"
 
 # --- ngrokd ---------------------------------------------------------------------
-SOCK=$T/run/ngrokd.sock
-cat > "$T/ngrokd.yml" <<EOF
-api:
-  url: http://127.0.0.1:8000
-ingressEndpoint: ingress.test:4443
-server:
-  log_level: ${LOGLEVEL:-info}
-  socket_path: $SOCK
-  state_dir: $T/state
-  hosts_file: $T/etc-hosts
-bound_endpoints:
-  poll_interval: 1s
-net:
-  mode: tun
-  interface_name: ngrokd0
-  subnet: 10.107.0.0/16
-tls:
-  ca_file: $C/ca.pem
-health:
-  enabled: false
-dns:
-  enabled: true
-  wildcard_names: 4
-EOF
-NG_PID=
-NG_N=0
-start_ngrokd() {
-	NG_N=$((NG_N + 1))
-	NGERR=$T/ngrokd$NG_N.err
-	bg env NGROK_API_KEY="$KEY" "${NSX[@]}" "$NGROKD" --config "$T/ngrokd.yml" \
-		--foreground >"$T/ngrokd$NG_N.out" 2>"$NGERR" </dev/null
-	NG_PID=$BG_PID
-}
-stop_ngrokd() {
-	kill -TERM "$NG_PID" 2>/dev/null
-	NG_RC=timeout
-	for _ in $(seq 300); do
-		kill -0 "$NG_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if ! kill -0 "$NG_PID" 2>/dev/null; then
-		wait "$NG_PID" 2>/dev/null
-		NG_RC=$?
-	fi
-	NG_PID=
-}
-ctl() { nsx "$NGROKCTL" --socket "$SOCK" "$@"; }
+cloud_config "$NG_CONFIG" "health:" "  enabled: false" "dns:" "  enabled: true" \
+	"  wildcard_names: 4"
 q() { nsx dig +time=2 +tries=1 @10.107.0.2 "$@" 2>&1; }	# q NAME [TYPE]
 a_of() { q +short "$1" | head -1; }
 status_of() { q "$1" | sed -n 's/.*status: \([A-Z]*\).*/\1/p'; }
-hosts_has() { grep -q " $1\$" "$T/etc-hosts"; }
-hosts_addr() { awk -v n="$1" '$2 == n { print $1 }' "$T/etc-hosts"; }
-get() { nsx curl -sS -m 10 "$@" 2>&1; }
 list_json() { ctl --json list 2>/dev/null; }
-# row FIELD HOST: FIELD of the list row of HOST (first port)
-row() { list_json | json "[str(e.get('$1', '-')) for e in j['endpoints'] if e['hostname'] == '$2'][0]"; }
 state_wild() { python3 -c "import json,sys; print(json.load(open(sys.argv[1])).get('wildcard_names', {}).get(sys.argv[2], ''))" "$T/state/state.json" "$1" 2>/dev/null; }
 state_addr() { python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['addresses'].get(sys.argv[2], ''))" "$T/state/state.json" "$1" 2>/dev/null; }
 
-start_ngrokd
-if wait_for 20 hosts_has x.apps.example && wait_for 10 ctl health; then
+ngrokd_start
+if wait_for 20 has_names x.apps.example && wait_for 10 ctl health; then
 	ok "ngrokd is up with the three endpoints polled (x.apps.example in the hosts file)"
 else
 	notok "ngrokd is up with the three endpoints polled" "$(tail -5 "$NGERR")"
@@ -188,8 +86,8 @@ check "the ingress got host=a.apps.example and host=b.apps.example in the ConnRe
 check "curl http://x.apps.example/ (the exact endpoint) reaches backend B" \
 	test "$(get http://x.apps.example/)" = "backend B $$"
 check "ngrokctl list: a.apps.example at $A1, id ep_w, under *.apps.example" \
-	test "$(row address a.apps.example) $(row id a.apps.example) $(row wildcard a.apps.example)" = "$A1 ep_w *.apps.example"
-tot=$(row streams_total '*.apps.example')
+	test "$(list_field address a.apps.example) $(list_field id a.apps.example) $(list_field wildcard a.apps.example)" = "$A1 ep_w *.apps.example"
+tot=$(list_field streams_total '*.apps.example')
 check "the streams count on the wildcard endpoint's row (streams_total=$tot)" test "${tot:-0}" -ge 2
 out=$(ctl list 2>&1); rc=$?
 check "ngrokctl list (text) shows the derived names" \
@@ -200,7 +98,7 @@ check "ngrokctl status: wildcard_names 2, still 3 endpoints" \
 # --- the most specific wildcard ---------------------------------------------------
 Q=$(a_of q.deep.apps.example)
 check "q.deep.apps.example gets an address ($Q) under the more specific *.deep.apps.example" \
-	eval '[[ "$Q" == 10.107.* ]] && [ "$(row wildcard q.deep.apps.example)" = "*.deep.apps.example" ]'
+	eval '[[ "$Q" == 10.107.* ]] && [ "$(list_field wildcard q.deep.apps.example)" = "*.deep.apps.example" ]'
 
 # --- the limit (dns.wildcard_names: 4) --------------------------------------------
 C1=$(a_of c.apps.example)
@@ -223,44 +121,38 @@ else
 	notok "state.json records a.apps.example under *.apps.example" "$(cat "$T/state/state.json")"
 fi
 check "state.json holds its address $A1" test "$(state_addr a.apps.example)" = "$A1"
-stop_ngrokd
+ngrokd_stop
 check "SIGTERM: ngrokd exits 0" test "$NG_RC" = 0
-start_ngrokd
-wait_for 20 hosts_has x.apps.example
+ngrokd_start
+wait_for 20 has_names x.apps.example
 wait_for 10 ctl health
 # The derived entries come back with the first poll, before any query.
 check "after a restart, list shows a.apps.example at $A1 before any query" \
-	wait_for 5 eval '[ "$(row address a.apps.example)" = "$A1" ]'
+	wait_for 5 eval '[ "$(list_field address a.apps.example)" = "$A1" ]'
 check "after a restart, a.apps.example answers $A1 and b.apps.example $B1" \
 	eval '[ "$(a_of a.apps.example)" = "$A1" ] && [ "$(a_of b.apps.example)" = "$B1" ]'
 check "after a restart, curl http://a.apps.example/ reaches backend A" \
 	test "$(get http://a.apps.example/)" = "backend A $$"
 
 # --- the wildcard endpoint goes -----------------------------------------------------------
-write_eps d x
+cloud_eps d x
 check "the wildcard removed from the API: a.apps.example is REFUSED within 5 s" \
 	wait_for 5 eval '[ "$(status_of a.apps.example)" = REFUSED ]'
 check "its names leave ngrokctl list" \
 	wait_for 5 eval '! list_json | grep -q "\"a\.apps\.example\""'
 check "and state.json: no wildcard name, no active address for a.apps.example" \
 	wait_for 5 eval '[ -z "$(state_wild a.apps.example)" ] && [ -z "$(state_addr a.apps.example)" ]'
-out=$(nsx python3 -c '
-import socket, sys
-try:
-    socket.create_connection((sys.argv[1], 80), 5).close(); print("connected")
-except OSError as e:
-    print(type(e).__name__)' "$A1" 2>&1)
+out=$(tcp_probe "$A1" 80)
 check "a.apps.example's old address $A1 no longer accepts connections ($out)" \
 	test "$out" = ConnectionRefusedError
 check "the other wildcard's name stays (q.deep.apps.example = $Q)" \
 	test "$(a_of q.deep.apps.example)" = "$Q"
-write_eps w d x
+cloud_eps w d x
 check "the wildcard back: a.apps.example gets its old address $A1 again (released, remembered)" \
 	wait_for 5 eval '[ "$(a_of a.apps.example)" = "$A1" ]'
 
-stop_ngrokd
+ngrokd_stop
 check "SIGTERM: ngrokd exits 0 again" test "$NG_RC" = 0
-check "no sanitizer report from ngrokd" \
-	eval '! cat "$T"/ngrokd*.err | grep -qE "AddressSanitizer|LeakSanitizer|runtime error"'
+check "no sanitizer report from ngrokd" ngrokd_clean
 tap_done
 exit 0

@@ -24,59 +24,22 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/certs.sh
+. tests/lib/cloud.sh
 
-NGROKD=$OUT/ngrokd
-NGROKCTL=$OUT/ngrokctl
-INGRESS=$OUT/tests/fake/ingress
-BLAST=$OUT/tests/fake/blast
-NS=ngrokdtest-$$-ft
-T=$(mktemp -d /tmp/ngrokdtest-95.XXXXXX)
-at_exit "[ -n \"${KEEP:-}\" ] || rm -rf '$T'"
-KEY=test-key-$$-$RANDOM-secret
+cloud_init 95 ft "fault tests"
 HPORT=9195		# health.port inside our namespace
 NIDLE=5000
-
-skip_all() { echo "ok 1 - fault tests # SKIP $1"; echo "1..1"; exit 0; }
-[ "$(id -u)" = 0 ] || skip_all "needs root"
-[ -c /dev/net/tun ] || skip_all "no /dev/net/tun"
-for b in "$NGROKD" "$NGROKCTL" "$INGRESS" "$BLAST"; do
-	[ -x "$b" ] || { notok "$b is built" "missing (make test-build)"; tap_done; exit 0; }
-done
-for c in curl python3 openssl unshare nsenter; do
-	command -v $c >/dev/null || skip_all "$c missing"
-done
+cloud_require "$BLAST" curl python3 openssl unshare nsenter
 # 5,000 client sockets, 5,000 ingress sessions in ngrokd, 10,000 sockets in
 # the fake ingress: every process of the test inherits this.
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -ge 12000 ] || skip_all "ulimit -n is $(ulimit -n) (need 12000)"
 
-certs_make "$T/c" ingress.test 2>"$T/certs.err" ||
-	{ notok "test certificates made" "$(cat "$T/certs.err")"; tap_done; exit 0; }
-C=$T/c
-printf '127.0.0.1\tlocalhost\n127.0.0.1\tingress.test\n' > "$T/hosts"
+cloud_certs || cloud_setup_failed "test certificates made"
 printf '127.0.0.1\tlocalhost\n# kept byte for byte\n' > "$T/etc-hosts.orig"
 cp "$T/etc-hosts.orig" "$T/etc-hosts"
-
-netns_new "$NS" || { notok "create namespace $NS" "ip netns add failed"; tap_done; exit 0; }
-NSX=(ip netns exec "$NS" unshare -m --propagation private
-	sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$T/hosts")
-nsx() { "${NSX[@]}" "$@"; }
-as_app() {
-	ip netns exec "$NS" unshare -m --propagation private \
-		sh -c 'mount --bind "$0" /etc/hosts && exec "$@"' "$T/etc-hosts" "$@"
-}
+cloud_netns || cloud_setup_failed "create namespace $NS" "ip netns add failed"
 ms_since() { echo $(( ($(date +%s%N) - $1) / 1000000 )); }
-# within SECS CMD...: like wait_for, but SECS of wall time however long one
-# try takes (a metrics scrape under load is not 0.1 s).
-within() {
-	local end=$(( $(date +%s%N) + $1 * 1000000000 ))
-	shift
-	while :; do
-		"$@" >/dev/null 2>&1 && return 0
-		[ "$(date +%s%N)" -lt "$end" ] || return 1
-		sleep 0.1
-	done
-}
 
 # --- the connection helper ------------------------------------------------------
 # conns.py syn FIRST-ADDR COUNT PORT BATCH
@@ -217,118 +180,30 @@ else:
 EOF
 
 # --- backends, ingress, API ---------------------------------------------------
-mkdir -p "$T/www"
-echo "backend A $$" > "$T/www/index.html"
-bg "${NSX[@]}" python3 -m http.server --bind 127.0.0.1 --directory "$T/www" 8080 \
-	>"$T/http.log" 2>&1 </dev/null
+cloud_backend www 8080 "backend A $$"
 bg "${NSX[@]}" "$BLAST" server 127.0.0.1:9000 >"$T/blast.out" 2>"$T/blast.err" </dev/null
 
 CHURN=(c1 c2 c3 c4 c5 c6)
+CORE=(alpha echo idle)
 ROUTES=(--route alpha.test:80=127.0.0.1:8080 --route echo.test:80=127.0.0.1:9000
 	--route idle.test:80=127.0.0.1:9000)
 for c in "${CHURN[@]}"; do ROUTES+=(--route "$c.test:80=127.0.0.1:8080"); done
-ING_PID=
-ING_N=0
-start_ingress() {	# [--fault F]...
-	ING_N=$((ING_N + 1))
-	bg "${NSX[@]}" "$INGRESS" --listen 127.0.0.1:4443 --cert "$C/ingress.pem" \
-		--key "$C/ingress.key" --client-ca "$C/client-ca.pem" "${ROUTES[@]}" \
-		--log "$T/ingress.log" "$@" >"$T/ing$ING_N.out" 2>"$T/ing$ING_N.err" </dev/null
-	ING_PID=$BG_PID
-	within 15 grep -q '^listening' "$T/ing$ING_N.out"
-}
-stop_ingress() {	# [SIGNAL]
-	[ -n "$ING_PID" ] || return 0
-	kill "-${1:-TERM}" "$ING_PID" 2>/dev/null
-	wait "$ING_PID" 2>/dev/null
-	ING_PID=
-}
+for c in "${CORE[@]}" "${CHURN[@]}"; do EPS[$c]=http://$c.test; done
+cloud_eps "${CORE[@]}"
+start_api() { api_start --page-size 4 --state "$T/api-state.json"; }
 
-write_eps() {	# NAME...: the bound endpoints the API returns (http, port 80)
-	local out="[" sep="" n
-	for n in "$@"; do
-		out+="$sep{\"id\":\"ep_$n\",\"uri\":\"http://127.0.0.1:8000/endpoints/ep_$n\","
-		out+="\"url\":\"http://$n.test\",\"proto\":\"http\",\"hostname\":\"$n.test\"}"
-		sep=,
-	done
-	echo "$out]" > "$T/eps.json.tmp" && mv "$T/eps.json.tmp" "$T/eps.json"
-}
-CORE=(alpha echo idle)
-write_eps "${CORE[@]}"
-API_PID=
-API_N=0
-start_api() {
-	API_N=$((API_N + 1))
-	bg "${NSX[@]}" python3 tests/fake/api.py --port 8000 --key "$KEY" \
-		--endpoints "$T/eps.json" --ca-cert "$C/client-ca.pem" \
-		--ca-key "$C/client-ca.key" --page-size 4 --ingress ingress.test:4443 \
-		--state "$T/api-state.json" >"$T/api$API_N.out" 2>"$T/api$API_N.err" </dev/null
-	API_PID=$BG_PID
-	within 10 grep -q listening "$T/api$API_N.out"
-}
-
-start_ingress && start_api &&
-	within 10 nsx curl -sf -o /dev/null http://127.0.0.1:8080/ &&
+ingress_start && start_api && cloud_backends_up &&
 	within 15 grep -q listening "$T/blast.out" ||
-	{ notok "API, ingress and backends start" "$(cat "$T"/api*.err "$T"/ing*.err "$T"/http.log | tail -5)"; tap_done; exit 0; }
+	cloud_setup_failed "API, ingress and backends start"
 
 # --- ngrokd ---------------------------------------------------------------------
-SOCK=$T/run/ngrokd.sock
 write_cfg() {	# POLL MAX_STREAMS [HANDSHAKE_TIMEOUT]
-	cat > "$T/ngrokd.yml" <<EOF
-api:
-  url: http://127.0.0.1:8000
-ingressEndpoint: ingress.test:4443
-server:
-  log_level: ${LOGLEVEL:-info}
-  socket_path: $SOCK
-  state_dir: $T/state
-  hosts_file: $T/etc-hosts
-bound_endpoints:
-  poll_interval: $1
-net:
-  mode: tun
-  interface_name: ngrokd0
-  subnet: 10.107.0.0/16
-tls:
-  ca_file: $C/ca.pem
-limits:
-  max_streams: $2
-timeouts:
-  handshake: ${3:-5s}
-health:
-  address: 127.0.0.1
-  port: $HPORT
-EOF
+	POLL=$1 cloud_config "$NG_CONFIG" "limits:" "  max_streams: $2" \
+		"timeouts:" "  handshake: ${3:-5s}" \
+		"health:" "  address: 127.0.0.1" "  port: $HPORT"
 }
-NG_PID=
-NG_N=0
-start_ngrokd() {
-	NG_N=$((NG_N + 1))
-	NGERR=$T/ngrokd$NG_N.err
-	bg env NGROK_API_KEY="$KEY" "${NSX[@]}" "$NGROKD" --config "$T/ngrokd.yml" \
-		--foreground >"$T/ngrokd$NG_N.out" 2>"$NGERR" </dev/null
-	NG_PID=$BG_PID
-}
-stop_ngrokd() {	# sets NG_RC
-	kill -TERM "$NG_PID" 2>/dev/null
-	NG_RC=timeout
-	for _ in $(seq 300); do
-		kill -0 "$NG_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$NG_PID" 2>/dev/null || { wait "$NG_PID" 2>/dev/null; NG_RC=$?; }
-	NG_PID=
-}
-ctl() { nsx "$NGROKCTL" --socket "$SOCK" "$@"; }
-json() { python3 -c "import json,sys; j=json.load(sys.stdin); j=j.get('data', j); print($1)" 2>/dev/null; }
-st_field() { ctl --json status 2>/dev/null | json "j[\"$1\"]"; }
-addr_of() { ctl --json list 2>/dev/null | json "[e['address'] for e in j['endpoints'] if e['hostname'] == '$1'][0]"; }
 n_endpoints() { ctl --json list 2>/dev/null | json "len(j['endpoints'])"; }
 ready() { ctl health >/dev/null 2>&1; }
-alive() { [ "$(cat /proc/$NG_PID/comm 2>/dev/null)" = ngrokd ]; }
-nfds() { ls "/proc/$NG_PID/fd" 2>/dev/null | wc -l; }
-rss_kb() { awk '/^VmRSS/ { print $2 }' "/proc/$NG_PID/status" 2>/dev/null; }
 # metric NAME [LABEL-TEXT]: the sum of NAME's samples whose labels contain
 # LABEL-TEXT (e.g. 'reason="limit"'); fails when there is none.
 metric() {
@@ -345,7 +220,6 @@ quiet() {	# no stream, no ingress session left
 	[ "$(metric ngrokd_streams_active)" = 0 ] &&
 		[ "$(metric ngrokd_tls_sessions_active)" = 0 ]
 }
-get() { nsx curl -sS -m 10 "$@" 2>&1; }
 serves() { [ "$(get "http://$ALPHA/")" = "backend A $$" ]; }
 loglines() { wc -l < "$NGERR"; }
 newlog() { tail -n +"$(( $1 + 1 ))" "$NGERR"; }
@@ -354,7 +228,7 @@ lt() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a < b) }'; }
 serving_after() {
 	local out
 	out=$(get "http://$ALPHA/")
-	if alive && [ "$out" = "backend A $$" ]; then
+	if ngrokd_alive && [ "$out" = "backend A $$" ]; then
 		ok "$1: ngrokd alive and serving afterwards (curl alpha.test)"
 	else
 		notok "$1: ngrokd alive and serving afterwards (curl alpha.test)" \
@@ -363,16 +237,16 @@ serving_after() {
 }
 
 write_cfg 1s 6000
-start_ngrokd
+ngrokd_start
 if within 20 ready && within 10 eval '[ "$(n_endpoints)" = 3 ]'; then
 	ok "ngrokd starts: provisioned, 3 endpoints, ready"
 else
 	notok "ngrokd starts: provisioned, 3 endpoints, ready" "$(tail -5 "$NGERR")"
 	tap_done; exit 0
 fi
-ALPHA=$(addr_of alpha.test) ECHO=$(addr_of echo.test) IDLE=$(addr_of idle.test)
+ALPHA=$(list_addr alpha.test) ECHO=$(list_addr echo.test) IDLE=$(list_addr idle.test)
 check "curl http://alpha.test/ by name works ($ALPHA)" \
-	test "$(as_app curl -sS -m 10 http://alpha.test/ 2>&1)" = "backend A $$"
+	test "$(app_get http://alpha.test/)" = "backend A $$"
 
 # === 1. the ingress killed during 50 live streams ==============================
 from=$(loglines)
@@ -385,7 +259,7 @@ if grep -q '^connected=50 .* live=50 ' "$T/live50.out" &&
 else
 	notok "50 echo streams live through ngrokd" "$(cat "$T/live50.out"); streams $(metric ngrokd_streams_active)"
 fi
-stop_ingress KILL
+ingress_stop KILL
 t0=$(date +%s%N)
 if within 10 grep -q '^ended=50 ' "$T/live50.out"; then
 	ok "ingress SIGKILLed: all 50 streams end ($(grep '^ended' "$T/live50.out"), $(ms_since "$t0") ms)"
@@ -402,7 +276,7 @@ else
 	notok "ingress SIGKILLed: log names the endpoint, at most 10 lines + a summary" "$n lines: $(newlog "$from" | tail -3)"
 fi
 check "ingress SIGKILLed: no stream or ingress session left" within 15 quiet
-start_ingress
+ingress_start
 serving_after "ingress restarted"
 bg "${NSX[@]}" python3 "$T/conns.py" hold "$ECHO" 80 5 5 echo >"$T/live5.out" 2>&1
 H=$BG_PID
@@ -413,8 +287,8 @@ kill "$H" 2>/dev/null; wait "$H" 2>/dev/null
 within 15 quiet
 
 # === 2. the ingress accepts TCP but never answers TLS ============================
-stop_ingress
-start_ingress --fault no-tls
+ingress_stop
+ingress_start --fault no-tls
 from=$(loglines)
 s=$(date +%s%N)
 out=$(get -o /dev/null "http://$ALPHA/"); rc=$?
@@ -431,27 +305,26 @@ if grep -qi 'handshake' <<<"$line" && grep -qiE 'time|timed' <<<"$line"; then
 else
 	notok "no-tls: log line says the handshake timed out" "log: $(newlog "$from" | tail -3)"
 fi
-stop_ingress
-start_ingress
+ingress_stop
+ingress_start
 check "no-tls: no stream or ingress session left" within 15 quiet
 serving_after "ingress restarted without the fault"
 
 # === 3. the API down for several poll intervals ==================================
-blk() { sed -n '/^# BEGIN ngrokd/,/^# END ngrokd/p' "$T/etc-hosts"; }
-before=$(blk)
+before=$(block)
 from=$(loglines)
 kill "$API_PID"; wait "$API_PID" 2>/dev/null
 t0=$(date +%s%N)
 sleep 4.5	# 4 poll intervals
 fails=$(metric ngrokd_api_consecutive_failures)
-h=$(st_field api_healthy) e=$(st_field api_last_error)
+h=$(status_field api_healthy) e=$(status_field api_last_error)
 if [ "$h" = False ] && [ -n "$e" ] && [ "${fails:-0}" -ge 3 ]; then
 	ok "API down 4.5 s: api_healthy false, $fails failures in a row, error: ${e:0:100}"
 else
 	notok "API down 4.5 s: api_healthy false with an error, >= 3 failures" "healthy=$h error=$e failures=$fails"
 fi
 check "API down: every endpoint stays (list and hosts block)" \
-	eval '[ "$(n_endpoints)" = 3 ] && [ "$(blk)" = "$before" ]'
+	eval '[ "$(n_endpoints)" = 3 ] && [ "$(block)" = "$before" ]'
 check "API down: curl alpha.test still works" serves
 line=$(newlog "$from" | grep -m1 'API unreachable')
 check "API down: the log names the failure: $(cut -c1-120 <<<"$line")" test -n "$line"
@@ -462,10 +335,10 @@ if within 10 api_ok; then
 	ok "API back: api_healthy true and the error cleared after $(ms_since "$t0") ms"
 else
 	notok "API back: api_healthy true and the error cleared within 10 s" \
-		"healthy=$(st_field api_healthy) error=$(st_field api_last_error)"
+		"healthy=$(status_field api_healthy) error=$(status_field api_last_error)"
 fi
 check "API back: same operator, no new registration" \
-	test "$(st_field operator_id)" = k8sop_0001
+	test "$(status_field operator_id)" = k8sop_0001
 serving_after "API outage"
 
 # === 4. the state dir read-only while an endpoint is added =========================
@@ -477,7 +350,7 @@ check "the state dir is read-only for ngrokd (touch fails)" \
 	eval '! in_ng touch "$T/state/probe" 2>/dev/null'
 cp "$T/state/state.json" "$T/state.before"
 from=$(loglines)
-write_eps "${CORE[@]}" c1
+cloud_eps "${CORE[@]}" c1
 if within 15 eval 'newlog "$from" | grep -q "state.json: Read-only file system"'; then
 	ok "read-only state dir: clear log line: $(newlog "$from" | grep -m1 'state.json' | cut -c1-150)"
 else
@@ -486,7 +359,7 @@ fi
 check "read-only state dir: state.json unchanged and valid" \
 	eval 'cmp -s "$T/state/state.json" "$T/state.before" && python3 -m json.tool "$T/state/state.json" >/dev/null'
 check "read-only state dir: the old endpoints keep working" serves
-C1=$(addr_of c1.test)
+C1=$(list_addr c1.test)
 check "read-only state dir: the new endpoint c1.test ($C1) is served too" \
 	test "$(get "http://$C1/")" = "backend A $$"
 in_ng umount "$T/state"
@@ -495,11 +368,11 @@ if within 15 grep -q "\"c1.test\":[[:space:]]*\"$C1\"" "$T/state/state.json"; th
 else
 	notok "state dir writable again: state.json records c1.test -> $C1" "$(tr -d '\n\t' < "$T/state/state.json" | cut -c1-300)"
 fi
-write_eps "${CORE[@]}"
+cloud_eps "${CORE[@]}"
 serving_after "read-only state dir"
 
 # === 5. the hosts file deleted, then replaced by a directory =====================
-hosts_state() { echo "$(st_field hosts_ok) $(st_field hosts_error)"; }
+hosts_state() { echo "$(status_field hosts_ok) $(status_field hosts_error)"; }
 from=$(loglines)
 rm -f "$T/etc-hosts"
 if within 15 grep -q 'alpha.test' "$T/etc-hosts"; then
@@ -507,7 +380,7 @@ if within 15 grep -q 'alpha.test' "$T/etc-hosts"; then
 else
 	notok "hosts file deleted: ngrokd writes it again with its block" "$(ls -l "$T/etc-hosts" 2>&1)"
 fi
-check "hosts file deleted: status hosts_ok stays true" test "$(st_field hosts_ok)" = True
+check "hosts file deleted: status hosts_ok stays true" test "$(status_field hosts_ok)" = True
 line=$(newlog "$from" | grep -m1 -i 'hosts')
 if [ -n "$line" ]; then
 	ok "hosts file deleted: a log line says so: $(cut -c1-150 <<<"$line")"
@@ -536,7 +409,7 @@ fi
 check "hosts file back: its own content kept byte for byte" \
 	eval 'head -c "$(stat -c %s "$T/etc-hosts.orig")" "$T/etc-hosts" | cmp -s - "$T/etc-hosts.orig"'
 check "hosts file back: curl http://alpha.test/ by name works" \
-	test "$(as_app curl -sS -m 10 http://alpha.test/ 2>&1)" = "backend A $$"
+	test "$(app_get http://alpha.test/)" = "backend A $$"
 
 # === 6. the TUN device deleted from under the daemon ============================
 from=$(loglines)
@@ -560,7 +433,7 @@ serving_after "TUN device deleted"
 
 # === 7. 10,000 SYNs to unallocated addresses ====================================
 r0=$(metric ngrokd_rst_sent_total 'reason="unallocated"')
-fd0=$(nfds)
+fd0=$(ngrokd_fds)
 out=$(nsx python3 "$T/conns.py" syn 10.107.100.0 10000 80 1000 2>&1)
 r1=$(metric ngrokd_rst_sent_total 'reason="unallocated"')
 if grep -q '^refused=10000 connected=0 timeout=0 other=0 ' <<<"$out"; then
@@ -570,19 +443,19 @@ else
 fi
 check "10,000 SYNs: ngrokd_rst_sent_total{reason=unallocated} counts them ($r0 -> $r1)" \
 	test "$((r1 - r0))" -ge 10000
-check "10,000 SYNs: no fd more than before ($fd0)" test "$(nfds)" -le "$fd0"
+check "10,000 SYNs: no fd more than before ($fd0)" test "$(ngrokd_fds)" -le "$fd0"
 serving_after "10,000 SYNs"
 
 # === 8. 5,000 connections that never send (max_streams 6000) =====================
 # 5,000 TLS handshakes at once take the fake ingress (and a busy 2-core
 # machine) longer than the 5 s used above: restart with a 60 s bound.
-stop_ngrokd
+ngrokd_stop
 write_cfg 1s 6000 60s
-start_ngrokd
+ngrokd_start
 within 20 ready && within 10 eval '[ "$(n_endpoints)" = 3 ]' ||
 	notok "ngrokd restarted for the idle-connections test" "$(tail -3 "$NGERR")"
-fd0=$(nfds)
-rss0=$(rss_kb)
+fd0=$(ngrokd_fds)
+rss0=$(ngrokd_rss_kb)
 # Packets the kernel dropped because ngrokd0's queue was full (ngrokd does
 # not see these; TCP retransmits them).
 kdrop() { ip -n "$NS" -s -j link show ngrokd0 | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["stats64"]["tx"]["dropped"])'; }
@@ -604,7 +477,7 @@ else
 fi
 check "5,000 idle connections: ngrokd_streams_active{idle.test} = 5000" \
 	metric_is ngrokd_streams_active 'hostname="idle.test"' $NIDLE
-rss1=$(rss_kb) fd1=$(nfds)
+rss1=$(ngrokd_rss_kb) fd1=$(ngrokd_fds)
 echo "# ngrokd with $NIDLE idle streams: RSS $rss0 -> $rss1 kB, fds $fd0 -> $fd1"
 s=$(date +%s%N)
 check "5,000 idle connections: another endpoint is served meanwhile ($(ms_since "$s") ms)" serves
@@ -618,11 +491,11 @@ t0=$(date +%s%N)
 # All 5,000 FINs come at once: the kernel drops most at ngrokd0's queue
 # (500 packets) and retransmits them with a doubling timeout, so the
 # last ones may take some 25 s.
-if within 45 eval 'quiet && [ "$(nfds)" = "$fd0" ]'; then
+if within 45 eval 'quiet && [ "$(ngrokd_fds)" = "$fd0" ]'; then
 	ok "5,000 idle connections closed: no stream, session or fd left after $(ms_since "$t0") ms (fds $fd0)"
 else
 	notok "5,000 idle connections closed: no stream, session or fd left within 45 s" \
-		"streams $(metric ngrokd_streams_active) sessions $(metric ngrokd_tls_sessions_active) fds $(nfds) (were $fd0)"
+		"streams $(metric ngrokd_streams_active) sessions $(metric ngrokd_tls_sessions_active) fds $(ngrokd_fds) (were $fd0)"
 fi
 echo "# kernel drops at ngrokd0's queue: $((kd1 - kd0)) while opening, $(( $(kdrop) - kd1)) while closing"
 serving_after "5,000 idle connections"
@@ -630,7 +503,7 @@ serving_after "5,000 idle connections"
 # === 9. SIGKILL while the state is being rewritten ================================
 # Poll every 100 ms while the endpoint set changes every 50 ms: state.json
 # is replaced about ten times a second; ngrokd is SIGKILLed at random.
-stop_ngrokd
+ngrokd_stop
 check "SIGTERM before the SIGKILL rounds: exit 0" test "$NG_RC" = 0
 write_cfg 100ms 6000
 ALL=("${CORE[@]}" "${CHURN[@]}")
@@ -639,7 +512,7 @@ churn() {
 		if [ -e "$T/churn.on" ]; then
 			set -- "${CORE[@]}"
 			for c in "${CHURN[@]}"; do [ $((RANDOM % 2)) = 0 ] && set -- "$@" "$c"; done
-			write_eps "$@"
+			cloud_eps "$@"
 		fi
 		sleep 0.05
 	done
@@ -660,8 +533,8 @@ same_addrs() {
 # start_all: starts ngrokd with every endpoint listed; waits until it has
 # polled them all (the hosts block and state of the kill are stale).
 start_all() {
-	write_eps "${ALL[@]}"
-	start_ngrokd
+	cloud_eps "${ALL[@]}"
+	ngrokd_start
 	within 20 ready && within 10 eval '[ "$(n_endpoints)" = ${#ALL[@]} ]'
 }
 for round in $(seq $ROUNDS); do
@@ -696,17 +569,17 @@ check "SIGKILL rounds: no state.json.bad (nothing set aside as unusable)" \
 	eval '[ ! -e "$T/state/state.json.bad" ] && ! grep -q "unusable" "$T"/ngrokd*.err'
 echo "# SIGKILL rounds: $tmps leftover temp file(s) seen after the kills"
 check "SIGKILL rounds: the stale control socket is taken over (ngrokctl works)" ready
-ALPHA=$(addr_of alpha.test) IDLE=$(addr_of idle.test)
+ALPHA=$(list_addr alpha.test) IDLE=$(list_addr idle.test)
 serving_after "SIGKILL rounds"
 kill "$CHURN_PID" 2>/dev/null; wait "$CHURN_PID" 2>/dev/null
-write_eps "${CORE[@]}"
+cloud_eps "${CORE[@]}"
 
 # === 10. 5,000 connections that never send, max_streams 1000 =====================
-stop_ngrokd
+ngrokd_stop
 write_cfg 1s 1000
-start_ngrokd
+ngrokd_start
 within 20 ready && within 10 eval '[ "$(n_endpoints)" = 3 ]'
-fd0=$(nfds)
+fd0=$(ngrokd_fds)
 from=$(loglines)
 l0=$(metric ngrokd_rst_sent_total 'reason="limit"')
 bg "${NSX[@]}" python3 "$T/conns.py" hold "$IDLE" 80 $NIDLE 250 >"$T/idle2.out" 2>&1
@@ -729,7 +602,7 @@ check "max_streams 1000: logged, not once per refusal ($nlog lines for $((l1 - l
 	eval '[ "$nlog" -ge 1 ] && [ "$nlog" -le $(( 1 + (l1 - l0) / 1000 )) ]'
 newlog "$from" | grep -m1 'max_streams' | sed 's/^/# /'
 check "max_streams 1000: ngrokd alive, /healthz answers" \
-	eval 'alive && nsx curl -sf -m 5 -o /dev/null http://127.0.0.1:$HPORT/healthz'
+	eval 'ngrokd_alive && nsx curl -sf -m 5 -o /dev/null http://127.0.0.1:$HPORT/healthz'
 # The limit is global: at the limit, other endpoints are refused too.
 # limits.max_streams_per_endpoint (issue 9) would keep them served.
 printf 'limits:\n  max_streams_per_endpoint: 10\n' > "$T/perep.yml"
@@ -742,22 +615,20 @@ else
 	echo "# meanwhile curl alpha.test: $(tr '\n' ' ' <<<"$out")(the limit is global)"
 fi
 kill "$H" 2>/dev/null; wait "$H" 2>/dev/null
-if within 45 eval 'quiet && [ "$(nfds)" = "$fd0" ]'; then
+if within 45 eval 'quiet && [ "$(ngrokd_fds)" = "$fd0" ]'; then
 	ok "max_streams 1000: once the client goes, no stream, session or fd left"
 else
 	notok "max_streams 1000: once the client goes, no stream, session or fd left" \
-		"streams $(metric ngrokd_streams_active) sessions $(metric ngrokd_tls_sessions_active) fds $(nfds) (were $fd0)"
+		"streams $(metric ngrokd_streams_active) sessions $(metric ngrokd_tls_sessions_active) fds $(ngrokd_fds) (were $fd0)"
 fi
 serving_after "5,000 idle connections at max_streams 1000"
 
 # === the end ======================================================================
-stop_ngrokd
+ngrokd_stop
 check "SIGTERM at the end: exit 0" test "$NG_RC" = 0
 check "SIGTERM at the end: the hosts block is removed, the rest byte for byte" \
 	cmp -s "$T/etc-hosts" "$T/etc-hosts.orig"
-check "no sanitizer report or lwIP assertion from ngrokd" \
-	eval '! cat "$T"/ngrokd*.err | grep -qE "AddressSanitizer|LeakSanitizer|runtime error|assertion"'
-check "the API key never appears in ngrokd's output" \
-	eval '! cat "$T"/ngrokd*.err "$T"/ngrokd*.out | grep -qF "$KEY"'
+check "no sanitizer report or lwIP assertion from ngrokd" ngrokd_clean assertion
+check "the API key never appears in ngrokd's output" ngrokd_kept_key
 tap_done
 exit 0

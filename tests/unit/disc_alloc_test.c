@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "discovery/disc_priv.h"
+#include "tests/unit/testlib.h"
 
 #define A(x)	(0x0a6b0000u + (x))	/* 10.107.0.0 + x */
 
@@ -119,24 +120,6 @@ test_many_hosts(void **state)
 	disc_alloc_free(a);
 }
 
-static char dir[64];
-
-static int
-mkdir_tmp(void **state)
-{
-	snprintf(dir, sizeof(dir), "/tmp/disc_alloc_test.XXXXXX");
-	return mkdtemp(dir) == NULL ? -1 : 0;
-}
-
-static int
-rm_tmp(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 static void
 test_state_roundtrip(void **state)
 {
@@ -148,7 +131,7 @@ test_state_roundtrip(void **state)
 	uint32_t x[3];
 	int aside;
 
-	snprintf(path, sizeof(path), "%s/state.json", dir);
+	snprintf(path, sizeof(path), "%s/state.json", tmpdir);
 	round_of(a, h1, 3, x);
 	round_of(a, h2, 1, x);			/* a.x and b.x released */
 	st.operator_id = strdup("k8sop_123");
@@ -185,7 +168,7 @@ test_state_corrupt(void **state)
 	struct stat sb;
 	int fd, aside;
 
-	snprintf(path, sizeof(path), "%s/state.json", dir);
+	snprintf(path, sizeof(path), "%s/state.json", tmpdir);
 	snprintf(bad, sizeof(bad), "%s.bad", path);
 	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	assert_int_equal(write(fd, "{\"version\":1,\"addr", 18), 18);
@@ -223,5 +206,5 @@ main(void)
 		cmocka_unit_test(test_state_corrupt),
 	};
 
-	return cmocka_run_group_tests(tests, mkdir_tmp, rm_tmp);
+	return cmocka_run_group_tests(tests, tmpdir_make, tmpdir_remove);
 }

@@ -15,24 +15,7 @@
 #include <cmocka.h>
 
 #include "discovery/disc_priv.h"
-
-static char dir[64];
-
-static int
-mkdir_tmp(void **state)
-{
-	snprintf(dir, sizeof(dir), "/tmp/disc_hosts_test.XXXXXX");
-	return mkdtemp(dir) == NULL ? -1 : 0;
-}
-
-static int
-rm_tmp(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
+#include "tests/unit/testlib.h"
 
 static char *
 render(const char *in, const struct disc_hosts_ent *e, size_t n)
@@ -133,7 +116,7 @@ test_hundred_updates(void **state)
 	struct stat sb;
 	int round;
 
-	snprintf(path, sizeof(path), "%s/hosts", dir);
+	snprintf(path, sizeof(path), "%s/hosts", tmpdir);
 	put(path, other_a, strlen(other_a), 0640);
 	for (round = 0; round < 100; round++) {
 		n = (size_t)(round % 50);
@@ -172,14 +155,14 @@ test_errors_and_symlink(void **state)
 	size_t len;
 	struct stat sb;
 
-	snprintf(path, sizeof(path), "%s/adir", dir);
+	snprintf(path, sizeof(path), "%s/adir", tmpdir);
 	mkdir(path, 0755);
 	assert_int_equal(disc_hosts_update(path, two, 1, err, sizeof(err)),
 	    -EISDIR);
 	assert_non_null(strstr(err, "is a directory"));
 	/* A symlink keeps pointing at the file it names. */
-	snprintf(path, sizeof(path), "%s/real", dir);
-	snprintf(link, sizeof(link), "%s/link", dir);
+	snprintf(path, sizeof(path), "%s/real", tmpdir);
+	snprintf(link, sizeof(link), "%s/link", tmpdir);
 	put(path, "x\n", 2, 0644);
 	assert_int_equal(symlink(path, link), 0);
 	assert_int_equal(disc_hosts_update(link, two, 1, err, sizeof(err)), 0);
@@ -189,7 +172,7 @@ test_errors_and_symlink(void **state)
 	assert_non_null(strstr(got, "10.107.0.3 zeta.example"));
 	free(got);
 	/* A missing file is created; nothing to remove is no error. */
-	snprintf(path, sizeof(path), "%s/new", dir);
+	snprintf(path, sizeof(path), "%s/new", tmpdir);
 	assert_int_equal(disc_hosts_update(path, NULL, 0, err, sizeof(err)), 0);
 	assert_int_equal(stat(path, &sb), -1);
 	assert_int_equal(disc_hosts_update(path, two, 1, err, sizeof(err)), 0);
@@ -206,7 +189,7 @@ test_ten_thousand(void **state)
 	struct timespec t0, t1;
 	size_t i;
 
-	snprintf(path, sizeof(path), "%s/big", dir);
+	snprintf(path, sizeof(path), "%s/big", tmpdir);
 	put(path, "127.0.0.1 localhost\n", 20, 0644);
 	for (i = 0; i < 10000; i++) {
 		snprintf(names[i], 32, "h%zu.example", i);
@@ -233,5 +216,5 @@ main(void)
 		cmocka_unit_test(test_ten_thousand),
 	};
 
-	return cmocka_run_group_tests(tests, mkdir_tmp, rm_tmp);
+	return cmocka_run_group_tests(tests, tmpdir_make, tmpdir_remove);
 }

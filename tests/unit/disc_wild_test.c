@@ -21,11 +21,10 @@
 
 #include "daemon/config.h"
 #include "discovery/disc_priv.h"
+#include "tests/unit/testlib.h"
 
 #define A(x)	(0x0a6b0000u + (x))	/* 10.107.0.0 + x */
 #define WILD	"*.apps.example"
-
-static char dir[64];
 
 /* listed() over a NULL-terminated array of host names. */
 static int
@@ -236,7 +235,7 @@ test_state_roundtrip(void **state)
 	uint32_t x, y, z;
 	int aside;
 
-	snprintf(path, sizeof(path), "%s/state.json", dir);
+	snprintf(path, sizeof(path), "%s/state.json", tmpdir);
 	poll_round(a, w, polled);
 	x = get_new(w, a, WILD, "a.apps.example");
 	y = get_new(w, a, WILD, "b.apps.example");
@@ -295,7 +294,7 @@ test_state_bad_entries(void **state)
 	uint32_t x;
 	int aside;
 
-	snprintf(path, sizeof(path), "%s/state.json", dir);
+	snprintf(path, sizeof(path), "%s/state.json", tmpdir);
 	write_file(path, "{\"version\":1,\"addresses\":{"
 	    "\"a.apps.example\":\"10.107.0.9\",\"b.apps.example\":\"10.107.0.10\","
 	    "\"c.apps.example\":\"10.107.0.11\",\"d.other.example\":\"10.107.0.12\"},"
@@ -457,7 +456,7 @@ test_disc_wildcard_addr(void **state)
 	char sdir[96];
 	uint32_t x = 0, y = 0;
 
-	snprintf(sdir, sizeof(sdir), "%s/disc", dir);
+	snprintf(sdir, sizeof(sdir), "%s/disc", tmpdir);
 	assert_int_equal(mkdir(sdir, 0700), 0);
 	assert_int_equal(config_defaults(&cfg), 0);
 	free(cfg.state_dir);
@@ -482,22 +481,6 @@ test_disc_wildcard_addr(void **state)
 	eptable_free(t);
 }
 
-static int
-mkdir_tmp(void **state)
-{
-	snprintf(dir, sizeof(dir), "/tmp/disc_wild_test.XXXXXX");
-	return mkdtemp(dir) == NULL ? -1 : 0;
-}
-
-static int
-rm_tmp(void **state)
-{
-	char cmd[128];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 int
 main(void)
 {
@@ -515,5 +498,5 @@ main(void)
 		cmocka_unit_test(test_disc_wildcard_addr),
 	};
 
-	return cmocka_run_group_tests(tests, mkdir_tmp, rm_tmp);
+	return cmocka_run_group_tests(tests, tmpdir_make, tmpdir_remove);
 }

@@ -17,6 +17,7 @@
 
 #include "stack/dns_priv.h"
 #include "stack/stack.h"
+#include "tests/unit/testlib.h"
 
 #define GW	0x0a6b0001u	/* 10.107.0.1: the kernel's side, and the app */
 #define DNSA	0x0a6b0002u	/* the responder's default address */
@@ -425,27 +426,6 @@ teardown(void **state)
 	return 0;
 }
 
-/* Ones' complement sum over b, for checking the checksums lwIP made. */
-static uint32_t
-sum16(const uint8_t *b, size_t len, uint32_t s)
-{
-	size_t i;
-
-	for (i = 0; i + 1 < len; i += 2)
-		s += rd16(b + i);
-	if (len & 1)
-		s += (uint32_t)b[len - 1] << 8;
-	return s;
-}
-
-static uint16_t
-fold(uint32_t s)
-{
-	while (s >> 16)
-		s = (s & 0xffff) + (s >> 16);
-	return (uint16_t)s;
-}
-
 /* Sends a DNS message in UDP from APP:sport to dst:53. */
 static void
 send_udp(struct fixture *f, uint32_t dst, uint16_t sport, const uint8_t *msg,
@@ -482,12 +462,12 @@ udp_reply(struct fixture *f, uint32_t from, uint16_t dport, size_t *len)
 	assert_int_equal(rd32(o + 12), from);
 	assert_int_equal(rd32(o + 16), APP);
 	assert_int_equal(rd16(o + 2), f->out[0].len);
-	assert_int_equal(fold(sum16(o, 20, 0)), 0xffff);
+	assert_int_equal(csum_fold(csum_add(o, 20, 0)), 0xffff);
 	assert_int_equal(rd16(o + 20), 53);
 	assert_int_equal(rd16(o + 22), dport);
 	assert_int_equal(rd16(o + 24), f->out[0].len - 20);
-	s = sum16(o + 12, 8, 17 + (uint32_t)(f->out[0].len - 20));
-	assert_int_equal(fold(sum16(o + 20, f->out[0].len - 20, s)), 0xffff);
+	s = csum_add(o + 12, 8, 17 + (uint32_t)(f->out[0].len - 20));
+	assert_int_equal(csum_fold(csum_add(o + 20, f->out[0].len - 20, s)), 0xffff);
 	*len = f->out[0].len - 28;
 	return o + 28;
 }

@@ -13,6 +13,7 @@
 
 #include "daemon/stream.h"
 #include "stack/stack.h"
+#include "tests/unit/testlib.h"
 
 #define EP_ADDR	0x0a6b0003u	/* 10.107.0.3 */
 #define GW_ADDR	0x0a6b0001u
@@ -201,30 +202,11 @@ tcp_pkt(uint8_t *b, uint32_t dst, uint16_t sport, uint16_t dport, uint32_t seq,
 #define FIN 0x01
 #define PSH 0x08
 
-/* An independent checksum: 16-bit big-endian words, folded. */
-static uint32_t
-ref_sum(const uint8_t *p, size_t n, uint32_t acc)
-{
-	for (; n >= 2; p += 2, n -= 2)
-		acc += rd16(p);
-	if (n)
-		acc += (uint32_t)p[0] << 8;
-	return acc;
-}
-
-static uint16_t
-ref_fold(uint32_t acc)
-{
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint16_t)acc;
-}
-
 /* The pseudo-header sum of the TCP packet o (IP header 20 bytes). */
 static uint32_t
 ref_pseudo(const uint8_t *o, size_t len)
 {
-	return ref_sum(o + 12, 8, 6 + (uint32_t)(len - 20));
+	return csum_add(o + 12, 8, 6 + (uint32_t)(len - 20));
 }
 
 static void
@@ -248,7 +230,7 @@ test_syn_unallocated_gets_rst(void **state)
 	assert_int_equal(rd32(t + 8), 1001);		/* acks the SYN */
 	/* Without offload the TCP checksum is complete (stack/tx.c). */
 	assert_int_equal(f->out[0].partial, 0);
-	assert_int_equal(ref_fold(ref_sum(t, f->out[0].len - 20,
+	assert_int_equal(csum_fold(csum_add(t, f->out[0].len - 20,
 	    ref_pseudo(o, f->out[0].len))), 0xffff);
 	stack_get_stats(f->st, &s);
 	assert_int_equal(s.rst_unallocated, 1);
@@ -479,13 +461,13 @@ drain(struct fixture *f, uint16_t sport, uint32_t app_seq, uint32_t srv,
 			if (o[9] != 6 || dl == 0)
 				continue;
 			if (f->out[i].partial)
-				assert_int_equal(ref_fold(ref_pseudo(o,
+				assert_int_equal(csum_fold(ref_pseudo(o,
 				    f->out[i].len)), rd16(t + 16));
 			else
-				assert_int_equal(ref_fold(ref_sum(t,
+				assert_int_equal(csum_fold(csum_add(t,
 				    f->out[i].len - 20, ref_pseudo(o,
 				    f->out[i].len))), 0xffff);
-			assert_int_equal(ref_fold(ref_sum(o, 20, 0)), 0xffff);
+			assert_int_equal(csum_fold(csum_add(o, 20, 0)), 0xffff);
 			assert_int_equal(rd16(o + 2), f->out[i].len);
 			assert_int_equal(rd32(t + 4), *next);
 			if (f->out[i].gso != 0) {
@@ -535,7 +517,7 @@ test_offload_joins_segments(void **state)
 	/* Control segments (the SYN-ACK) leave at once, checksum partial. */
 	assert_int_equal(f->out[0].partial, 1);
 	assert_int_equal(f->out[0].gso, 0);
-	assert_int_equal(ref_fold(ref_pseudo(f->out[0].b, f->out[0].len)),
+	assert_int_equal(csum_fold(ref_pseudo(f->out[0].b, f->out[0].len)),
 	    rd16(f->out[0].b + 20 + 16));
 	f->n_out = 0;
 	assert_int_equal(back_sends(f, 10000), 10000);
