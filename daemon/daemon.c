@@ -247,6 +247,14 @@ reload(struct daemon *d)
 	    ncfg.dns_enabled != d->cfg.dns_enabled)
 		log_warnx("SIGHUP: server.manage_hosts and dns.enabled changes "
 		    "take effect at the next restart");
+	if (ncfg.dns_tcp != d->cfg.dns_tcp || ncfg.dns_ttl_ms != d->cfg.dns_ttl_ms ||
+	    ncfg.dns_wildcard_names != d->cfg.dns_wildcard_names ||
+	    ncfg.dns_listen_gateway != d->cfg.dns_listen_gateway ||
+	    ncfg.dns_upstream_addr != d->cfg.dns_upstream_addr ||
+	    ncfg.dns_upstream_port != d->cfg.dns_upstream_port)
+		log_warnx("SIGHUP: dns.tcp, dns.ttl, dns.wildcard_names, "
+		    "dns.listen_gateway and dns.upstream changes take effect at "
+		    "the next restart");
 	ncfg.pcap_file = d->cfg.pcap_file;
 	d->cfg.pcap_file = NULL;
 	ncfg.pcap_max_bytes = d->cfg.pcap_max_bytes;
