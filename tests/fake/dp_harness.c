@@ -6,6 +6,7 @@
  *   dp_harness --ingress HOST:PORT --cert F --key F --ca F [--insecure]
  *              [--subnet CIDR] [--mtu N] [--name DEV] [--pcap F]
  *              [--max-streams N] [--header-timeout MS] [--idle-timeout MS]
+ *              [--no-offload] [--sink]
  *              --endpoint HOST:PORT=ADDR ...
  *
  * --dns serves DNS (dns.enabled); --dns-upstream IP[:PORT] forwards the
@@ -274,6 +275,7 @@ main(int argc, char *argv[])
 		{ "no-dns-gateway", no_argument, NULL, 'G' },
 		{ "loopback", no_argument, NULL, 'L' },
 		{ "sink", no_argument, NULL, 'S' },
+		{ "no-offload", no_argument, NULL, 'O' },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct tunnel_params tp = { 0 };
@@ -314,6 +316,7 @@ main(int argc, char *argv[])
 			break;
 		case 'L': loopback = 1; break;
 		case 'S': h.sink = 1; break;
+		case 'O': cfg.offload = 0; break;
 		case 's':
 			if (config_parse_cidr(optarg, &cfg.subnet_addr,
 			    &cfg.subnet_prefix) != 0)

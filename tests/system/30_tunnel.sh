@@ -236,6 +236,18 @@ check "pcap: the RST from 10.107.0.99" test "$rst" -ge 1
 icmp=$(tshark -r "$T/dp.pcap" -Y 'icmp.type == 0 && ip.src == 10.107.0.3' 2>/dev/null | wc -l)
 check "pcap: the echo reply from 10.107.0.3" test "$icmp" -ge 1
 
+# === 1b. without offload (net.offload: false) ====================================
+# Full TCP checksums in software and one packet per segment (stack/tx.c).
+start_dp "${GOOD[@]}" --no-offload
+check "--no-offload: the device comes up without segmentation offload" \
+	eval 'grep -q "ngrokd0 up" "$DPERR" && ! grep -q "segmentation offload" "$DPERR"'
+timed nsx sh -c "curl -sS -m 60 http://10.107.0.3/big | sha256sum"
+check "without offload: 100 MB download intact (sha256) in ${SECS}s" \
+	test "$(cut -d' ' -f1 <<<"$OUTPUT")" = "$BIG_SHA"
+timed nsx curl -sS -m 60 -T "$T/www/big" http://10.107.0.4/big
+check "without offload: 100 MB upload intact in ${SECS}s" \
+	test "$OUTPUT" = "$BIG_SHA 100000000"
+
 # === 2. bulk ======================================================================
 start_dp "${GOOD[@]}"
 check "dp_harness restarts on the same device name" grep -qx 'ready ngrokd0' "$DPOUT"
@@ -244,6 +256,7 @@ FD0=$(nfds)
 timed nsx sh -c "curl -sS -m 60 http://10.107.0.3/big | sha256sum"
 got=$(cut -d' ' -f1 <<<"$OUTPUT")
 check "100 MB download intact (sha256) in ${SECS}s" test "$got" = "$BIG_SHA"
+check "with offload (the default): the device says so" grep -q "ngrokd0 up.*segmentation offload" "$DPERR"
 timed nsx curl -sS -m 60 -T "$T/www/big" http://10.107.0.4/big
 check "100 MB upload intact (sha256 and size at the backend) in ${SECS}s" \
 	test "$OUTPUT" = "$BIG_SHA 100000000"
