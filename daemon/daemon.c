@@ -39,6 +39,7 @@ struct daemon {
 	health_t		*health;
 	splitdns_t		*sdns;		/* split-DNS registration, or NULL */
 	const char		*sdns_off;	/* why there is none */
+	int			 sdns_paused;	/* dns.register turned off by SIGHUP */
 	int			 dns_on;	/* the responder runs (TUN + dns.enabled at start) */
 	loop_timer_t		 ticker;
 	const char		*mode;		/* "tun", "loopback", "none" */
@@ -109,6 +110,9 @@ collect_host(struct endpoint *e, void *arg)
 	struct names *nm = arg;
 	const char **v;
 
+	/* Never route a whole top-level domain ("*.com") to ngrokd. */
+	if (e->hostname[0] == '*' && strchr(e->hostname + 2, '.') == NULL)
+		return;
 	if (nm->n == nm->cap) {
 		nm->cap = nm->cap ? nm->cap * 2 : 64;
 		if ((v = realloc(nm->v, nm->cap * sizeof(*v))) == NULL) {
@@ -129,7 +133,7 @@ sync_splitdns(struct daemon *d)
 	struct names nm = { NULL, 0, 0 };
 	int r;
 
-	if (d->sdns == NULL)
+	if (d->sdns == NULL || d->sdns_paused)
 		return;
 	if (d->cfg.n_dns_domains > 0)
 		r = splitdns_set_domains(d->sdns,
@@ -178,13 +182,19 @@ static void
 reload_splitdns(struct daemon *d)
 {
 	if (!d->cfg.dns_register && d->sdns != NULL) {
-		splitdns_free(d->sdns);		/* reverts, bounded */
-		d->sdns = NULL;
+		/* An empty set makes the worker revert; splitdns_free here
+		 * would wait for resolvectl (seconds, if resolved hangs) on
+		 * the loop thread, with every stream. */
+		if (splitdns_set_domains(d->sdns, NULL, 0) != 0)
+			log_warnx("splitdns: could not drop the registration");
+		d->sdns_paused = 1;
 		d->sdns_off = "off (dns.register is false)";
 	} else if (d->sdns == NULL)
 		start_splitdns(d);
-	else
+	else {
+		d->sdns_paused = 0;
 		sync_splitdns(d);
+	}
 }
 
 static void
@@ -196,7 +206,7 @@ add_splitdns_json(struct daemon *d, cJSON *data)
 	const char *dom;
 	size_t i;
 
-	if (d->sdns == NULL) {
+	if (d->sdns == NULL || d->sdns_paused) {
 		cJSON_AddStringToObject(data, "dns_registration",
 		    d->sdns_off != NULL ? d->sdns_off : "off");
 		return;
@@ -321,7 +331,7 @@ tick(loop_t *loop, void *arg)
 	/* A recreated device is a new link: resolved forgot the old one's
 	 * settings. */
 	if (d->dp != NULL && dp_down_reason(d->dp) != NULL &&
-	    dp_recover(d->dp) == 0 && d->sdns != NULL)
+	    dp_recover(d->dp) == 0 && d->sdns != NULL && !d->sdns_paused)
 		splitdns_reapply(d->sdns);
 	sync_tunnel(d);
 	loop_timer_start(loop, &d->ticker, TICK_MS);

@@ -83,6 +83,8 @@ dp_recover(datapath_t *dp)
 	if (dp->pcap != NULL)
 		tun_set_pcap(t, dp->pcap);
 	dp->tun = t;
+	/* A recreated device may have lost offload (or gained it). */
+	stack_set_offload(dp->stack, tun_offload(t));
 	dp->down[0] = '\0';
 	log_info("datapath: %s is back", tun_name(t));
 	dp_dns_gateway(dp);
@@ -176,7 +178,10 @@ dns_match(struct endpoint *e, void *arg)
 		q->addr = e->addr;
 		return;
 	}
-	if (e->hostname[0] == '*' && e->hostname[1] == '.' && e->parent == NULL) {
+	/* A wildcard over a single label ("*.com", "*.internal") would take
+	 * a whole top-level domain into the tunnel: not served. */
+	if (e->hostname[0] == '*' && e->hostname[1] == '.' && e->parent == NULL &&
+	    strchr(e->hostname + 2, '.') != NULL) {
 		hl = strlen(e->hostname + 1);
 		if (q->len > hl && strcasecmp(q->name + q->len - hl,
 		    e->hostname + 1) == 0 && (q->wildcard == NULL ||
@@ -297,10 +302,15 @@ static int64_t
 dp_hook(loop_t *loop, void *arg)
 {
 	datapath_t *dp = arg;
+	int64_t next;
 
 	(void)loop;
-	stack_flush(dp->stack);		/* nothing held across a sleep */
-	return stack_timers(dp->stack);
+	next = stack_timers(dp->stack);
+
+	/* After the timers: a retransmission they sent must not wait for
+	 * the next wake-up.  Nothing is held across a sleep. */
+	stack_flush(dp->stack);
+	return next;
 }
 
 static void

@@ -1170,6 +1170,13 @@ disc_wildcard_addr(disc_t *d, const struct endpoint *w, const char *name,
 	r = disc_wild_get(d->wild, d->alloc, w->hostname, name, addr);
 	n = disc_wild_count(d->wild);
 	pthread_mutex_unlock(&d->amu);
+	if (r == -EINVAL) {
+		/* A name DNS allows and host names do not ("_x", "-x"): any
+		 * local program can ask, so not worth a warning each time. */
+		log_debug("disc: %s under %s is not a host name an endpoint can "
+		    "have: NODATA", name, w->hostname);
+		return 0;
+	}
 	if (r < 0) {
 		if (r != -EDQUOT && r != -ENOSPC)	/* those are logged */
 			log_warnx("disc: an address for %s under %s: %s", name,

@@ -82,6 +82,12 @@ disc_alloc_new(uint32_t first, uint32_t last)
 	return a;
 }
 
+uint32_t
+disc_alloc_size(const disc_alloc_t *a)
+{
+	return a->last - a->first + 1;
+}
+
 void
 disc_alloc_free(disc_alloc_t *a)
 {

@@ -81,6 +81,8 @@ typedef struct disc_alloc disc_alloc_t;
 /* Addresses first..last inclusive, host byte order. */
 disc_alloc_t *disc_alloc_new(uint32_t first, uint32_t last);
 void	disc_alloc_free(disc_alloc_t *a);
+/* How many addresses the range has. */
+uint32_t disc_alloc_size(const disc_alloc_t *a);
 /* Begins a round: every host not acquired before disc_alloc_end_round is
  * released by it. */
 void	disc_alloc_begin_round(disc_alloc_t *a);

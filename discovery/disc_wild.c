@@ -195,8 +195,9 @@ warn_once(disc_wild_t *w, struct wgroup *g, const char *name, int err)
 		    "(dns.wildcard_names); %s and further new names get none "
 		    "(NODATA)", g->host, w->limit, name);
 	else
-		log_warnx("disc: no address left for %s under %s: %s (widen "
-		    "net.subnet)", name, g->host, strerror(-err));
+		log_warnx("disc: no address for %s under %s: names under "
+		    "wildcards hold half of net.subnet, or it is full (widen "
+		    "net.subnet)", name, g->host);
 }
 
 /* Moves the name at i to group g (a more specific wildcard took it). */
@@ -228,7 +229,15 @@ disc_wild_get(disc_wild_t *w, disc_alloc_t *a, const char *wildcard,
 		*addr = w->v[i].addr;
 		return 0;
 	}
-	r = g->n >= w->limit ? -EDQUOT : disc_alloc_acquire(a, name, addr);
+	/* Names come from DNS queries any local program can send: all of
+	 * them together never take more than half the subnet, so endpoints
+	 * that appear later still get addresses. */
+	if (g->n >= w->limit)
+		r = -EDQUOT;
+	else if (w->n >= disc_alloc_size(a) / 2)
+		r = -ENOSPC;
+	else
+		r = disc_alloc_acquire(a, name, addr);
 	if (r == 0 && (r = insert(w, (size_t)(-i - 1), name, g, *addr)) == 0)
 		return 1;
 	/* An address acquired but not recorded is released at the next

@@ -78,6 +78,8 @@ int	stack_input_rx(netstack_t *st, size_t len);
 /* With offload, segments are held to be joined until this is called: call
  * it before every wait (and at least once per batch of input). */
 void	stack_flush(netstack_t *st);
+/* The device was replaced: whether the new one has offload (flushes). */
+void	stack_set_offload(netstack_t *st, int offload);
 
 /* Runs due lwIP timers; returns ms until the next one (for the loop hook). */
 int64_t	stack_timers(netstack_t *st);

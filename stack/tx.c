@@ -149,6 +149,13 @@ stack_flush(netstack_t *st)
 	g->len = 0;
 }
 
+void
+stack_set_offload(netstack_t *st, int offload)
+{
+	stack_flush(st);
+	st->params.offload = offload;
+}
+
 /* Can the data segment pkt (payload plen) join the super-packet held? */
 static int
 joins(const struct stack_gso *g, const uint8_t *pkt, size_t ihl, size_t thl,

@@ -23,7 +23,7 @@ IP=$(awk '{print $2}' $T/ing.out)
 ip netns exec $NS $B/tests/fake/dp_harness --ingress 127.0.0.1:$IP --cert $T/pki/client.pem \
 	--key $T/pki/client.key --insecure --dns \
 	--endpoint my-api.ngrok.app:80=10.107.0.3 --endpoint my-api.ngrok.app:443=10.107.0.3 \
-	--endpoint other.example:8080=10.107.0.4 --endpoint '*.apps.example:80=10.107.0.5' \
+	--endpoint other.example:8080=10.107.0.4 --endpoint '*.apps.example:80=10.107.0.5' --endpoint '*.internal:80=10.107.0.6' \
 	> $T/h.out 2>$T/h.err &
 HP=$!
 _pids="$_pids $HP"
@@ -39,6 +39,8 @@ check "AAAA for a managed name is NODATA (NOERROR, no answer)" \
 check "an unknown name is REFUSED" sh -c "dig_() { ip netns exec $NS dig +time=2 +tries=1 @10.107.0.2 \"\$@\"; }; dig_ example.com | grep -q 'status: REFUSED'"
 check "a name under a wildcard endpoint is managed (NODATA: dp_harness has no discovery to give it an address; 91_wildcard does)" \
 	sh -c "ip netns exec $NS dig +time=2 +tries=1 @10.107.0.2 a.apps.example | grep -q 'status: NOERROR'"
+check "a wildcard over one label (*.internal) is not served: a.internal is REFUSED" \
+	sh -c "ip netns exec $NS dig +time=2 +tries=1 @10.107.0.2 a.internal | grep -q 'status: REFUSED'"
 # The gateway is the kernel's own address: lwIP never sees packets for it,
 # the daemon's kernel sockets answer there (92_dns_gateway.sh tests more).
 check "10.107.0.1 (the gateway, kernel sockets) answers the same" \

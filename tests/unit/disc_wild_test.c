@@ -173,6 +173,39 @@ test_subnet_full(void **state)
 	disc_alloc_free(a);
 }
 
+/* Queries for random names (any local program can send them) never take
+ * more than half the subnet: endpoints that come later still get one. */
+static void
+test_names_hold_at_most_half(void **state)
+{
+	disc_alloc_t *a = disc_alloc_new(A(3), A(22));	/* 20 addresses */
+	disc_wild_t *w = disc_wild_new(0);
+	const char *polled[] = { WILD, "*.o.example", NULL };
+	char name[64];
+	uint32_t addr;
+	int i, got = 0, r;
+
+	poll_round(a, w, polled);
+	for (i = 0; i < 30; i++) {
+		snprintf(name, sizeof(name), "n%d.%s", i,
+		    i % 2 ? "apps.example" : "o.example");
+		r = disc_wild_get(w, a, i % 2 ? WILD : "*.o.example", name, &addr);
+		if (r == 1)
+			got++;
+		else
+			assert_int_equal(r, -ENOSPC);
+	}
+	assert_int_equal(got, 10);
+	assert_int_equal(disc_wild_count(w), 10);
+	/* 20 - 2 wildcards - 10 names: 8 left for endpoints. */
+	for (i = 0; i < 8; i++) {
+		snprintf(name, sizeof(name), "ep%d.example", i);
+		assert_int_equal(disc_alloc_acquire(a, name, &addr), 0);
+	}
+	disc_wild_free(w);
+	disc_alloc_free(a);
+}
+
 static void
 test_release_when_wildcard_goes(void **state)
 {
@@ -489,6 +522,7 @@ main(void)
 		cmocka_unit_test(test_allocate_and_stable),
 		cmocka_unit_test(test_limit),
 		cmocka_unit_test(test_subnet_full),
+		cmocka_unit_test(test_names_hold_at_most_half),
 		cmocka_unit_test(test_release_when_wildcard_goes),
 		cmocka_unit_test(test_most_specific_takes_over),
 		cmocka_unit_test(test_state_roundtrip),
