@@ -360,21 +360,28 @@ static int
 spawn(pid_t *pid, const char *bin, char *const argv[], int fd)
 {
 	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
 	int r;
 
 	if ((r = posix_spawn_file_actions_init(&fa)) != 0)
 		return r;
+	if ((r = posix_spawnattr_init(&attr)) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return r;
+	}
 	if ((r = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0)) == 0 &&
 	    (r = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0)) == 0 &&
-	    (r = posix_spawn_file_actions_adddup2(&fa, fd, 2)) == 0)
-		r = posix_spawn(pid, bin, &fa, NULL, argv, environ);
+	    (r = posix_spawn_file_actions_adddup2(&fa, fd, 2)) == 0 &&
+	    (r = splitdns_os_spawn_closefds(&fa, &attr)) == 0)
+		r = posix_spawn(pid, bin, &fa, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	return r;
 }
 
 /* A close-on-exec pipe, our end non-blocking (the child's stderr stays
- * ordinary).  pipe + fcntl rather than pipe2, which macOS lacks: the
- * daemon starts no other programs, so nothing can inherit the window. */
+ * ordinary).  pipe + fcntl rather than pipe2, which macOS lacks; what
+ * another thread opens meanwhile is closed in the child by spawn(). */
 static int
 make_pipe(int pfd[2])
 {

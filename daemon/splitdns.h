@@ -131,6 +131,9 @@ struct splitdns_backend {
 
 /* This OS's backend (per-OS file). */
 void	splitdns_os_backend(struct splitdns_backend *b);
+/* Makes a spawned resolvectl inherit no descriptor beyond 0-2 (another
+ * thread may be between socket() and its FD_CLOEXEC).  0 or an errno. */
+int	splitdns_os_spawn_closefds(void *file_actions, void *attr);
 const char *splitdns_backend_name(const struct splitdns_backend *b);
 
 typedef struct splitdns splitdns_t;

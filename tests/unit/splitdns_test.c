@@ -23,6 +23,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
 #include <cmocka.h>
 
 #include "daemon/splitdns.h"
@@ -37,6 +39,8 @@ static const char fake[] =
     "old) [ \"$1\" = default-route ] && { echo 'Unknown command verb "
     "default-route.' >&2; exit 1; };;\n"
     "hang) exec sleep 30;;\n"
+    "fd) [ -e /proc/$$/fd/$SPLITDNS_TEST_FD ] && echo inherited >> "
+    "\"$SPLITDNS_TEST_LOG\";;\n"
     "esac\n"
     "exit 0\n";
 
@@ -188,6 +192,25 @@ test_apply_and_revert(void **state)
 	    "default-route|ngrokd0|false|\n");
 	assert_int_equal(splitdns_revert("ngrokd0", 0, NULL, 0), 0);
 	assert_string_equal(read_log(f), "revert|ngrokd0|\n");
+}
+
+/* A descriptor another thread opened without close-on-exec yet is not
+ * inherited by resolvectl. */
+static void
+test_no_fd_inherited(void **state)
+{
+	struct fixture *f = *state;
+	char num[16];
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);	/* no SOCK_CLOEXEC */
+
+	assert_true(fd > 2);
+	snprintf(num, sizeof(num), "%d", fd);
+	setenv("SPLITDNS_TEST_FD", num, 1);
+	setenv("SPLITDNS_TEST_MODE", "fd", 1);
+	assert_int_equal(splitdns_revert("ngrokd0", 0, NULL, 0), 0);
+	assert_string_equal(read_log(f), "revert|ngrokd0|\n");
+	unsetenv("SPLITDNS_TEST_MODE");
+	close(fd);
 }
 
 static void
@@ -654,6 +677,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_apply_and_revert, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_no_fd_inherited, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_resolved_down, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_old_systemd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_from_path, setup, teardown),
