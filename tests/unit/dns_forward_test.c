@@ -348,44 +348,6 @@ tcp_seg(uint8_t *b, uint16_t sport, uint32_t seq, uint32_t ack, uint8_t flags,
 	return ip_tcp(b, APP, DNSA, sport, 53, seq, ack, flags, data, dl);
 }
 
-static uint32_t
-tcp_connect(struct fixture *f, uint16_t sport, uint32_t isn)
-{
-	uint8_t b[64];
-	uint32_t srv;
-
-	f->cap.n_out = 0;
-	stack_input(f->st, b, tcp_seg(b, sport, isn, 0, SYN, NULL, 0));
-	assert_int_equal(f->cap.n_out, 1);
-	assert_int_equal(f->cap.out[0].b[33] & (SYN | ACK), SYN | ACK);
-	srv = rd32(f->cap.out[0].b + 24) + 1;
-	stack_input(f->st, b, tcp_seg(b, sport, isn + 1, srv, ACK, NULL, 0));
-	f->cap.n_out = 0;
-	return srv;
-}
-
-/* Payload of the captured segments; *flags ORs their TCP flags. */
-static size_t
-tcp_payload(struct fixture *f, uint8_t *buf, size_t cap, int *flags)
-{
-	size_t i, n = 0, pl;
-	const uint8_t *o;
-
-	*flags = 0;
-	for (i = 0; i < f->cap.n_out; i++) {
-		o = f->cap.out[i].b;
-		if (o[9] != 6)
-			continue;
-		*flags |= o[33];
-		pl = f->cap.out[i].len - 40;
-		assert_true(n + pl <= cap);
-		memcpy(buf + n, o + 40, pl);
-		n += pl;
-	}
-	f->cap.n_out = 0;
-	return n;
-}
-
 static void
 test_tcp_deliver(void **state)
 {
@@ -397,7 +359,7 @@ test_tcp_deliver(void **state)
 	uint32_t srv;
 	int flags;
 
-	srv = tcp_connect(f, 41000, 100);
+	srv = dns_tcp_connect(f->st, &f->cap, DNSA, 41000, 100);
 	/* Pipelined: one to forward, then a managed one. */
 	n1 = query(m + 2, 0x1111, "example.com", DNS_TYPE_A, Q_NOEDNS);
 	wr16(m, (uint16_t)n1);
@@ -406,7 +368,7 @@ test_tcp_deliver(void **state)
 	n = 4 + n1 + n2;
 	stack_input(f->st, b, tcp_seg(b, 41000, 101, srv, ACK | PSH, m, n));
 	/* The managed answer leaves first (RFC 7766 allows the order). */
-	gl = tcp_payload(f, got, sizeof(got), &flags);
+	gl = capture_tcp_payload(&f->cap, got, sizeof(got), &flags);
 	assert_int_equal(gl, 2 + n2 + 16);
 	assert_int_equal(rd16(got + 2), 0x2222);
 	assert_int_equal(f->n_fwd, 1);
@@ -415,11 +377,11 @@ test_tcp_deliver(void **state)
 	/* The client's FIN: the connection stays for the forwarded reply. */
 	stack_input(f->st, b, tcp_seg(b, 41000, 101 + (uint32_t)n,
 	    srv + (uint32_t)gl, ACK | FIN, NULL, 0));
-	tcp_payload(f, got, sizeof(got), &flags);
+	capture_tcp_payload(&f->cap, got, sizeof(got), &flags);
 	assert_false(flags & (FIN | RST));
 	rn = answer(r, m + 2, n1, 100);		/* 1,6xx bytes: fine over TCP */
 	o1.deliver(&o1, r, rn);
-	gl = tcp_payload(f, got, sizeof(got), &flags);
+	gl = capture_tcp_payload(&f->cap, got, sizeof(got), &flags);
 	assert_int_equal(gl, 2 + rn);
 	assert_int_equal(rd16(got), rn);
 	assert_memory_equal(got + 2, r, rn);
@@ -427,7 +389,7 @@ test_tcp_deliver(void **state)
 	assert_false(flags & RST);
 
 	/* A reply for a connection that is gone is dropped. */
-	srv = tcp_connect(f, 41001, 900);
+	srv = dns_tcp_connect(f->st, &f->cap, DNSA, 41001, 900);
 	stack_input(f->st, b, tcp_seg(b, 41001, 901, srv, ACK | PSH, m, 2 + n1));
 	assert_int_equal(f->n_fwd, 2);
 	o1 = f->o;

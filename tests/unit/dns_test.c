@@ -572,48 +572,6 @@ tcp_seg(uint8_t *b, uint16_t sport, uint32_t seq, uint32_t ack, uint8_t flags,
 	return ip_tcp(b, APP, GW, sport, 53, seq, ack, flags, data, dl);
 }
 
-/* Handshake; returns the server's next sequence number. */
-static uint32_t
-tcp_connect(struct fixture *f, uint16_t sport, uint32_t isn)
-{
-	uint8_t b[64];
-	const uint8_t *t;
-	uint32_t srv;
-
-	f->cap.n_out = 0;
-	stack_input(f->st, b, tcp_seg(b, sport, isn, 0, SYN, NULL, 0));
-	assert_int_equal(f->cap.n_out, 1);
-	t = f->cap.out[0].b + 20;
-	assert_int_equal(t[13] & (SYN | ACK), SYN | ACK);
-	srv = rd32(t + 4) + 1;
-	stack_input(f->st, b, tcp_seg(b, sport, isn + 1, srv, ACK, NULL, 0));
-	f->cap.n_out = 0;
-	return srv;
-}
-
-/* Concatenates the payload of every captured segment. */
-static size_t
-tcp_payload(struct fixture *f, uint8_t *buf, size_t cap, int *rst)
-{
-	size_t i, n = 0, pl;
-	const uint8_t *o;
-
-	*rst = 0;
-	for (i = 0; i < f->cap.n_out; i++) {
-		o = f->cap.out[i].b;
-		if (o[9] != 6)
-			continue;
-		if (o[20 + 13] & RST)
-			*rst = 1;
-		pl = f->cap.out[i].len - 20 - (size_t)(o[20 + 12] >> 4) * 4;
-		assert_true(n + pl <= cap);
-		memcpy(buf + n, o + f->cap.out[i].len - pl, pl);
-		n += pl;
-	}
-	f->cap.n_out = 0;
-	return n;
-}
-
 static void
 test_tcp_pipelined(void **state)
 {
@@ -622,9 +580,9 @@ test_tcp_pipelined(void **state)
 	uint8_t m[1200], b[1300], got[1500];
 	size_t n1, n2, n, o;
 	uint32_t srv;
-	int rst;
+	int flags;
 
-	srv = tcp_connect(f, 41000, 100);
+	srv = dns_tcp_connect(f->st, &f->cap, GW, 41000, 100);
 	/* Two queries in one segment, the second split from a third. */
 	n1 = query(m + 2, 0x1111, "my-api.ngrok.app", DNS_TYPE_A, Q_NOEDNS);
 	wr16(m, (uint16_t)n1);
@@ -634,8 +592,8 @@ test_tcp_pipelined(void **state)
 	stack_input(f->st, b, tcp_seg(b, 41000, 101, srv, ACK | PSH, m, n - 5));
 	stack_input(f->st, b, tcp_seg(b, 41000, 101 + (uint32_t)(n - 5), srv,
 	    ACK | PSH, m + n - 5, 5));
-	o = tcp_payload(f, got, sizeof(got), &rst);
-	assert_false(rst);
+	o = capture_tcp_payload(&f->cap, got, sizeof(got), &flags);
+	assert_false(flags & RST);
 	assert_int_equal(o, 2 + n1 + 16 + 2 + n2);
 	assert_int_equal(rd16(got), n1 + 16);
 	assert_int_equal(rd16(got + 2), 0x1111);
@@ -646,8 +604,8 @@ test_tcp_pipelined(void **state)
 	/* A length over the limit resets the connection. */
 	wr16(m, 600);
 	stack_input(f->st, b, tcp_seg(b, 41000, 101 + (uint32_t)n, srv, ACK | PSH, m, 2));
-	tcp_payload(f, got, sizeof(got), &rst);
-	assert_true(rst);
+	capture_tcp_payload(&f->cap, got, sizeof(got), &flags);
+	assert_true(flags & RST);
 	stack_dns_get_stats(f->dns, &s);
 	assert_int_equal(s.tcp_conns, 1);
 	assert_int_equal(s.queries, 3);
@@ -663,17 +621,17 @@ test_tcp_close_and_limit(void **state)
 	uint8_t b[64], got[256];
 	uint32_t srv;
 	uint16_t i;
-	int rst;
+	int flags;
 
 	/* The client's FIN is answered with ours. */
-	srv = tcp_connect(f, 42000, 500);
+	srv = dns_tcp_connect(f->st, &f->cap, GW, 42000, 500);
 	stack_input(f->st, b, tcp_seg(b, 42000, 501, srv, ACK | FIN, NULL, 0));
 	assert_true(f->cap.n_out >= 1);
 	assert_true(f->cap.out[f->cap.n_out - 1].b[20 + 13] & FIN);
 	f->cap.n_out = 0;
 	/* 16 connections at most; the 17th is reset. */
 	for (i = 0; i < 16; i++)
-		tcp_connect(f, (uint16_t)(43000 + i), 1000);
+		dns_tcp_connect(f->st, &f->cap, GW, (uint16_t)(43000 + i), 1000);
 	stack_input(f->st, b, tcp_seg(b, 43100, 1000, 0, SYN, NULL, 0));
 	if (f->cap.n_out == 1 && (f->cap.out[0].b[20 + 13] & SYN)) {
 		/* lwIP completes the handshake before calling accept. */
@@ -681,8 +639,8 @@ test_tcp_close_and_limit(void **state)
 		f->cap.n_out = 0;
 		stack_input(f->st, b, tcp_seg(b, 43100, 1001, srv, ACK, NULL, 0));
 	}
-	tcp_payload(f, got, sizeof(got), &rst);
-	assert_true(rst);
+	capture_tcp_payload(&f->cap, got, sizeof(got), &flags);
+	assert_true(flags & RST);
 	stack_dns_get_stats(f->dns, &s);
 	assert_int_equal(s.tcp_conns, 17);
 	assert_int_equal(s.tcp_rejected, 1);

@@ -99,4 +99,26 @@ resolve_my_api(void *arg, const char *qname, uint32_t *addr)
 	return 1;
 }
 
+/* The handshake of a DNS-over-TCP client APP:sport -> dst:53 with initial
+ * sequence isn; returns the server's next sequence number, c emptied. */
+static inline uint32_t
+dns_tcp_connect(netstack_t *st, struct capture *c, uint32_t dst,
+    uint16_t sport, uint32_t isn)
+{
+	uint8_t b[64];
+	const uint8_t *t;
+	uint32_t srv;
+
+	c->n_out = 0;
+	stack_input(st, b, ip_tcp(b, APP, dst, sport, 53, isn, 0, SYN, NULL, 0));
+	assert_int_equal(c->n_out, 1);
+	t = c->out[0].b + 20;
+	assert_int_equal(t[13] & (SYN | ACK), SYN | ACK);
+	srv = rd32(t + 4) + 1;
+	stack_input(st, b, ip_tcp(b, APP, dst, sport, 53, isn + 1, srv, ACK,
+	    NULL, 0));
+	c->n_out = 0;
+	return srv;
+}
+
 #endif

@@ -175,4 +175,27 @@ capture_output(struct capture *c, const void *p, size_t len, int partial,
 	return 0;
 }
 
+/* Concatenates the payload of the TCP segments captured (at most cap bytes)
+ * and empties c; *flags ORs their TCP flags. */
+static inline size_t
+capture_tcp_payload(struct capture *c, uint8_t *buf, size_t cap, int *flags)
+{
+	size_t i, n = 0, pl;
+	const uint8_t *o;
+
+	*flags = 0;
+	for (i = 0; i < c->n_out; i++) {
+		o = c->out[i].b;
+		if (o[9] != 6)
+			continue;
+		*flags |= o[20 + 13];
+		pl = c->out[i].len - 20 - (size_t)(o[20 + 12] >> 4) * 4;
+		assert_true(n + pl <= cap);
+		memcpy(buf + n, o + c->out[i].len - pl, pl);
+		n += pl;
+	}
+	c->n_out = 0;
+	return n;
+}
+
 #endif
