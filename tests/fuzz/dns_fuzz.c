@@ -31,6 +31,7 @@
 
 #include "stack/dns_priv.h"
 #include "stack/stack.h"
+#include "tests/lib/bytes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -171,20 +172,6 @@ check_parse(const uint8_t *m, size_t len, size_t max)
 		return;
 	}
 	abort();
-}
-
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-wr32(uint8_t *p, uint32_t v)
-{
-	wr16(p, (uint16_t)(v >> 16));
-	wr16(p + 2, (uint16_t)v);
 }
 
 static size_t

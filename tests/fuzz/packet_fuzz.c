@@ -45,6 +45,7 @@
 #include "daemon/log.h"
 #include "daemon/stream.h"
 #include "stack/stack.h"
+#include "tests/lib/bytes.h"
 
 #define GW	0x0a6b0001u	/* 10.107.0.1: the device, the app's source */
 #define EP_A	0x0a6b0003u
@@ -87,32 +88,6 @@ struct back {
 static const struct { uint32_t addr; uint16_t port; } dsts[4] = {
 	{ EP_A, 80 }, { EP_A, 443 }, { EP_B, 22 }, { UNALLOC, 80 },
 };
-
-static uint16_t
-rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-rd32(const uint8_t *p)
-{
-	return (uint32_t)rd16(p) << 16 | rd16(p + 2);
-}
-
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-wr32(uint8_t *p, uint32_t v)
-{
-	wr16(p, (uint16_t)(v >> 16));
-	wr16(p + 2, (uint16_t)v);
-}
 
 static struct flow *
 flow_find(struct run *r, uint32_t dst, uint16_t sport, uint16_t dport,

@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/lib/bytes.h"
+
 /*
  * tmpdir: a directory of the test's own, made by tmpdir_make before the
  * first test and removed with its contents by tmpdir_remove after the last
@@ -60,16 +62,6 @@ csum_fold(uint32_t s)
 		s = (s & 0xffff) + (s >> 16);
 	return (uint16_t)s;
 }
-
-/* Big-endian fields of the packets and messages tests build and check. */
-static inline void
-wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static inline void
-wr32(uint8_t *p, uint32_t v) { wr16(p, (uint16_t)(v >> 16)); wr16(p + 2, (uint16_t)v); }
-static inline uint16_t
-rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static inline uint32_t
-rd32(const uint8_t *p) { return (uint32_t)rd16(p) << 16 | rd16(p + 2); }
 
 /* The process's open descriptors: tests that open sockets compare the
  * count after teardown with the one before setup. */
