@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "tests/lib/bytes.h"
+#include "tests/lib/packet.h"
 
 /*
  * tmpdir: a directory of the test's own, made by tmpdir_make before the
@@ -88,22 +88,8 @@ count_fds(void)
 #define PSH	0x08
 #define ACK	0x10
 
-/* An IPv4 header without options; returns its length.  These builders leave
- * every checksum zero: lwipopts.h turns lwIP's input checks off. */
-static inline size_t
-ip_hdr(uint8_t *b, uint8_t proto, uint32_t src, uint32_t dst, size_t payload)
-{
-	memset(b, 0, 20);
-	b[0] = 0x45;
-	wr16(b + 2, (uint16_t)(20 + payload));
-	b[8] = 64;
-	b[9] = proto;
-	wr32(b + 12, src);
-	wr32(b + 16, dst);
-	return 20;
-}
-
-/* A UDP datagram carrying len bytes of msg; returns the packet's length. */
+/* A UDP datagram carrying len bytes of msg, checksums zero like ip_hdr's
+ * (tests/lib/packet.h); returns the packet's length. */
 static inline size_t
 ip_udp(uint8_t *b, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
     const void *msg, size_t len)
@@ -118,8 +104,8 @@ ip_udp(uint8_t *b, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
 	return 28 + len;
 }
 
-/* A TCP segment without options, window 65535, carrying dl bytes of data;
- * returns the packet's length. */
+/* A TCP segment without options, window 65535, carrying dl bytes of data,
+ * checksums zero; returns the packet's length. */
 static inline size_t
 ip_tcp(uint8_t *b, uint32_t src, uint32_t dst, uint16_t sport, uint16_t dport,
     uint32_t seq, uint32_t ack, uint8_t flags, const void *data, size_t dl)
