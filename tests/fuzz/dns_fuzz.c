@@ -31,6 +31,7 @@
 
 #include "stack/dns_priv.h"
 #include "stack/stack.h"
+#include "tests/lib/packet.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -174,33 +175,6 @@ check_parse(const uint8_t *m, size_t len, size_t max)
 }
 
 static void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-wr32(uint8_t *p, uint32_t v)
-{
-	wr16(p, (uint16_t)(v >> 16));
-	wr16(p + 2, (uint16_t)v);
-}
-
-static size_t
-ip(uint8_t *b, uint8_t proto, size_t payload)
-{
-	memset(b, 0, 20);
-	b[0] = 0x45;
-	wr16(b + 2, (uint16_t)(20 + payload));
-	b[8] = 64;
-	b[9] = proto;
-	wr32(b + 12, GW);
-	wr32(b + 16, GW);
-	return 20;
-}
-
-static void
 via_stack(const uint8_t *m, size_t len, int tcp)
 {
 	static uint8_t b[1500];
@@ -224,7 +198,7 @@ via_stack(const uint8_t *m, size_t len, int tcp)
 		abort();
 	n_out = max_out = 0;
 	if (!tcp) {
-		ip(b, 17, 8 + len);
+		ip_hdr(b, 17, GW, GW, 8 + len);
 		wr16(b + 20, 4000);
 		wr16(b + 22, 53);
 		wr16(b + 24, (uint16_t)(8 + len));
@@ -238,7 +212,7 @@ via_stack(const uint8_t *m, size_t len, int tcp)
 				abort();
 		}
 	} else {
-		ip(b, 6, 20);
+		ip_hdr(b, 6, GW, GW, 20);
 		memset(b + 20, 0, 20);
 		wr16(b + 20, 4000);
 		wr16(b + 22, 53);
@@ -252,7 +226,7 @@ via_stack(const uint8_t *m, size_t len, int tcp)
 		srv = (uint32_t)last[24] << 24 | (uint32_t)last[25] << 16 |
 		    (uint32_t)last[26] << 8 | last[27];
 		/* The handshake's ACK carries the query, length first. */
-		ip(b, 6, 20 + 2 + len);
+		ip_hdr(b, 6, GW, GW, 20 + 2 + len);
 		wr32(b + 24, 2);
 		wr32(b + 28, srv + 1);
 		b[33] = 0x18;

@@ -45,6 +45,7 @@
 #include "daemon/log.h"
 #include "daemon/stream.h"
 #include "stack/stack.h"
+#include "tests/lib/packet.h"
 
 #define GW	0x0a6b0001u	/* 10.107.0.1: the device, the app's source */
 #define EP_A	0x0a6b0003u
@@ -87,32 +88,6 @@ struct back {
 static const struct { uint32_t addr; uint16_t port; } dsts[4] = {
 	{ EP_A, 80 }, { EP_A, 443 }, { EP_B, 22 }, { UNALLOC, 80 },
 };
-
-static uint16_t
-rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-rd32(const uint8_t *p)
-{
-	return (uint32_t)rd16(p) << 16 | rd16(p + 2);
-}
-
-static void
-wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-wr32(uint8_t *p, uint32_t v)
-{
-	wr16(p, (uint16_t)(v >> 16));
-	wr16(p + 2, (uint16_t)v);
-}
 
 static struct flow *
 flow_find(struct run *r, uint32_t dst, uint16_t sport, uint16_t dport,
@@ -366,19 +341,6 @@ op_raw(struct run *r, struct in *in, uint8_t op)
 	feed(r, pkt, len, op);
 }
 
-static size_t
-ip_hdr(uint8_t *b, uint8_t proto, uint32_t dst, size_t payload)
-{
-	memset(b, 0, 20);
-	b[0] = 0x45;
-	wr16(b + 2, (uint16_t)(20 + payload));
-	b[8] = 64;
-	b[9] = proto;
-	wr32(b + 12, GW);
-	wr32(b + 16, dst);
-	return 20;
-}
-
 static void
 op_tcp(struct run *r, struct in *in)
 {
@@ -408,7 +370,7 @@ op_tcp(struct run *r, struct in *in)
 	seq = f->app_nxt + (uint32_t)(int8_t)dseq;
 	ack = f->stack_nxt + (uint32_t)(int8_t)dack;
 	ol = (sel & 0x40) ? sizeof(opts) : 0;
-	len = ip_hdr(pkt, 6, f->dst, 20 + ol + dl);
+	len = ip_hdr(pkt, 6, GW, f->dst, 20 + ol + dl);
 	t = pkt + len;
 	memset(t, 0, 20);
 	wr16(t, f->sport);
@@ -444,7 +406,7 @@ op_icmp_udp(struct run *r, struct in *in)
 		return;
 	dl = take(in, dlen, &d);
 	dst = (sel & 2) ? GW : dsts[(sel >> 2) & 3].addr;
-	len = ip_hdr(pkt, (sel & 1) ? 17 : 1, dst, 8 + dl);
+	len = ip_hdr(pkt, (sel & 1) ? 17 : 1, GW, dst, 8 + dl);
 	h = pkt + len;
 	memset(h, 0, 8);
 	if (sel & 1) {		/* UDP: ports from the data, length right */

@@ -183,8 +183,9 @@ api_start() {
 # cloud_config FILE [YAML...]: ngrokd's configuration against the fake
 # cloud: the socket, state dir and hosts file of $SOCK, $NG_STATE and
 # $NG_HOSTS, log level ${LOGLEVEL:-info}, the endpoints polled every
-# ${POLL:-1s}, net.mode ${NET_MODE:-tun} on ngrokd0 in 10.107.0.0/16 (with
-# the keys of $NET_MORE too, indented), the ingress's CA.  Each YAML
+# ${POLL:-1s}, net.mode ${NET_MODE:-tun} on ngrokd0 in 10.107.0.0/16, the
+# ingress's CA; $SERVER_MORE and $NET_MORE are further keys (lines, indented)
+# of server: and net:.  Each YAML
 # argument is a line appended (further sections: health:, dns:, limits:).
 cloud_config() {
 	local f=$1
@@ -198,7 +199,8 @@ server:
   socket_path: $SOCK
   state_dir: $NG_STATE
   hosts_file: $NG_HOSTS
-bound_endpoints:
+${SERVER_MORE:+$SERVER_MORE
+}bound_endpoints:
   poll_interval: ${POLL:-1s}
 net:
   mode: ${NET_MODE:-tun}
@@ -225,13 +227,13 @@ ngrokd_start() {
 	NG_PID=$BG_PID
 }
 
-# ngrokd_stop [SECS]: SIGTERM, waits up to SECS (30) for the exit; sets
-# NG_RC (the exit status, "timeout" if it did not exit) and NG_MS (the
-# time taken).
+# ngrokd_stop [SECS [SIGNAL]]: sends SIGNAL (TERM), waits up to SECS (30)
+# for the exit; sets NG_RC (the exit status, "timeout" if it did not exit)
+# and NG_MS (the time taken).
 ngrokd_stop() {
 	local s i
 	s=$(date +%s%N)
-	kill -TERM "$NG_PID" 2>/dev/null
+	kill "-${2:-TERM}" "$NG_PID" 2>/dev/null
 	NG_RC=timeout
 	for ((i = 0; i < ${1:-30} * 10; i++)); do
 		kill -0 "$NG_PID" 2>/dev/null || break

@@ -4,22 +4,10 @@
 set -u
 . tests/lib/tap.sh
 . tests/lib/certs.sh
-B=$OUT
-T=$(mktemp -d)
-at_exit "rm -rf $T"
-NS=ngrokdtest-$$-dns
-netns_new $NS
-certs_make $T/pki ingress.test >/dev/null || { notok "test certificates"; tap_done; exit 0; }
-in_ns() { ip netns exec $NS "$@"; }
-# Background jobs use ip netns exec directly, not in_ns: a backgrounded
-# function runs in a subshell, $! would be that subshell's pid and the
-# clean-up would kill it and leave the program running.
+. tests/lib/dp.sh
+dp_init dns
 
-ip netns exec $NS $B/tests/fake/ingress --listen 127.0.0.1:0 --cert $T/pki/ingress.pem \
-	--key $T/pki/ingress.key --client-ca $T/pki/client-ca.pem > $T/ing.out 2>&1 &
-_pids="$_pids $!"
-wait_for 5 grep -q listening $T/ing.out
-IP=$(awk '{print $2}' $T/ing.out)
+dp_ingress
 ip netns exec $NS $B/tests/fake/dp_harness --ingress 127.0.0.1:$IP --cert $T/pki/client.pem \
 	--key $T/pki/client.key --insecure --dns \
 	--endpoint my-api.ngrok.app:80=10.107.0.3 --endpoint my-api.ngrok.app:443=10.107.0.3 \

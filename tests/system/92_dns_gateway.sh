@@ -6,25 +6,13 @@
 set -u
 . tests/lib/tap.sh
 . tests/lib/certs.sh
-B=$OUT
-T=$(mktemp -d)
-at_exit "rm -rf $T"
-NS=ngrokdtest-$$-dgw
-netns_new $NS
-certs_make $T/pki ingress.test >/dev/null || { notok "test certificates"; tap_done; exit 0; }
-in_ns() { ip netns exec $NS "$@"; }
-# Background jobs use ip netns exec directly, not in_ns: a backgrounded
-# function runs in a subshell, $! would be that subshell's pid and the
-# clean-up would kill it and leave the program running.
+. tests/lib/dp.sh
+dp_init dgw
 # dig_ SERVER ARGS...: one try, 3 s.
 dig_() { local s=$1; shift; in_ns dig +time=3 +tries=1 @"$s" "$@"; }
 status_is() { dig_ "$2" "${@:3}" | grep -q "status: $1"; }
 
-ip netns exec $NS $B/tests/fake/ingress --listen 127.0.0.1:0 --cert $T/pki/ingress.pem \
-	--key $T/pki/ingress.key --client-ca $T/pki/client-ca.pem > $T/ing.out 2>&1 &
-_pids="$_pids $!"
-wait_for 5 grep -q listening $T/ing.out
-IP=$(awk '{print $2}' $T/ing.out)
+dp_ingress
 
 # harness NAME ARGS...: starts the data path with DNS (not in a subshell:
 # it sets HP and _pids).

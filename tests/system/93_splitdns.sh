@@ -6,7 +6,7 @@
 # run's arguments, "|"-separated, one line per run.
 #
 # In a private namespace, with the fake ngrok API, the fake ingress and a
-# backend (the pattern of 60_daemon.sh) and server.manage_hosts: false:
+# backend (tests/lib/cloud.sh) and server.manage_hosts: false:
 # registration at start (dns, ~domains, default-route false on ngrokd0),
 # names resolving through ngrokd's DNS responder alone (resolv.conf points
 # at 10.107.0.2, the hosts file has no endpoint names), the hosts file left
@@ -20,28 +20,11 @@ set -u
 cd "$(dirname "$0")/../.." || exit 1
 . tests/lib/tap.sh
 . tests/lib/certs.sh
+. tests/lib/cloud.sh
 
-NGROKD=$OUT/ngrokd
-NGROKCTL=$OUT/ngrokctl
-INGRESS=$OUT/tests/fake/ingress
-NS=ngrokdtest-$$-sd
-T=$(mktemp -d /tmp/ngrokdtest-93.XXXXXX)
-at_exit "[ -n \"${KEEP:-}\" ] || rm -rf '$T'"
-KEY=test-key-$$-$RANDOM-secret
-
-skip_all() { echo "ok 1 - split DNS tests # SKIP $1"; echo "1..1"; exit 0; }
-[ "$(id -u)" = 0 ] || skip_all "needs root"
-[ -c /dev/net/tun ] || skip_all "no /dev/net/tun"
-for b in "$NGROKD" "$NGROKCTL" "$INGRESS"; do
-	[ -x "$b" ] || { notok "$b is built" "missing (make test-build)"; tap_done; exit 0; }
-done
-for c in curl python3 openssl unshare dig; do
-	command -v $c >/dev/null || skip_all "$c missing"
-done
-
-certs_make "$T/c" ingress.test 2>"$T/certs.err" ||
-	{ notok "test certificates made" "$(cat "$T/certs.err")"; tap_done; exit 0; }
-C=$T/c
+cloud_init 93 sd "split DNS tests"
+cloud_require curl python3 openssl unshare dig
+cloud_certs || cloud_setup_failed "test certificates made"
 
 # --- the fake resolvectl ---------------------------------------------------------
 # $T is mode 0700 and root's: ngrokd accepts NGROKD_RESOLVECTL only when the
@@ -66,116 +49,42 @@ echo ok > "$T/resolvectl.mode"
 rlog_from() { tail -n +"$1" "$RLOG"; }
 rlines() { wc -l < "$RLOG"; }
 
-# --- namespace, backend, ingress, API (as in 60_daemon.sh) -------------------------
+# --- namespace, backend, ingress, API ---------------------------------------------
 # What every process in the namespace sees: /etc/hosts without endpoint
-# names, and resolv.conf pointing at ngrokd's responder.
-printf '127.0.0.1\tlocalhost\n127.0.0.1\tingress.test\n' > "$T/hosts"
+# names (cloud_certs), and resolv.conf pointing at ngrokd's responder.
 printf 'nameserver 10.107.0.2\noptions timeout:2 attempts:1\n' > "$T/resolv.conf"
-# ngrokd's server.hosts_file: content of its own, and no ngrokd block.
-printf '127.0.0.1\tlocalhost\n# kept byte for byte\n::1 ip6-localhost\n' > "$T/etc-hosts"
-cp "$T/etc-hosts" "$T/etc-hosts.orig"
-
-netns_new "$NS" || { notok "create namespace $NS" "ip netns add failed"; tap_done; exit 0; }
 NSX=(ip netns exec "$NS" unshare -m --propagation private
 	sh -c 'mount --bind "$0" /etc/hosts && mount --bind "$1" /etc/resolv.conf && shift && exec "$@"'
 	"$T/hosts" "$T/resolv.conf")
-nsx() { "${NSX[@]}" "$@"; }
+# ngrokd's server.hosts_file: content of its own, and no ngrokd block.
+printf '127.0.0.1\tlocalhost\n# kept byte for byte\n::1 ip6-localhost\n' > "$NG_HOSTS"
+cp "$NG_HOSTS" "$T/etc-hosts.orig"
 
-mkdir -p "$T/www"
-echo "backend $$" > "$T/www/index.html"
-bg "${NSX[@]}" python3 -m http.server --bind 127.0.0.1 --directory "$T/www" 8080 \
-	>"$T/http.log" 2>&1 </dev/null
-bg "${NSX[@]}" "$INGRESS" --listen 127.0.0.1:4443 --cert "$C/ingress.pem" \
-	--key "$C/ingress.key" --client-ca "$C/client-ca.pem" \
-	--route alpha.test:80=127.0.0.1:8080 --route beta.test:80=127.0.0.1:8080 \
-	--route gamma.test:80=127.0.0.1:8080 \
-	--log "$T/ingress.log" >"$T/ingress.out" 2>"$T/ingress.err" </dev/null
-
-ep() { printf '{"id":"%s","uri":"http://127.0.0.1:8000/endpoints/%s","url":"http://%s","proto":"http","hostname":"%s"}' \
-	"$1" "$1" "$2" "$2"; }
-write_eps() {
-	local out="[" sep="" i
-	for i in "$@"; do
-		case $i in
-		a) out+="$sep$(ep ep_a alpha.test)";;
-		b) out+="$sep$(ep ep_b beta.test)";;
-		g) out+="$sep$(ep ep_g gamma.test)";;
-		w) out+="$sep$(ep ep_w '*.apps.test')";;
-		esac
-		sep=,
-	done
-	echo "$out]" > "$T/eps.json.tmp" && mv "$T/eps.json.tmp" "$T/eps.json"
-}
-write_eps a b w
-bg "${NSX[@]}" python3 tests/fake/api.py --port 8000 --key "$KEY" --endpoints "$T/eps.json" \
-	--ca-cert "$C/client-ca.pem" --ca-key "$C/client-ca.key" \
-	--ingress ingress.test:4443 >"$T/api.out" 2>"$T/api.err" </dev/null
-
-wait_for 10 grep -q listening "$T/api.out" &&
-	wait_for 5 grep -q '^listening' "$T/ingress.out" &&
-	wait_for 10 nsx curl -sf -o /dev/null http://127.0.0.1:8080/ ||
-	{ notok "API, ingress and backend start" "$(cat "$T"/api.err "$T"/ingress.err "$T"/http.log | tail -5)"; tap_done; exit 0; }
-json() { python3 -c "import json,sys; j=json.load(sys.stdin); print($1)" 2>/dev/null; }
+cloud_netns || cloud_setup_failed "create namespace $NS" "ip netns add failed"
+cloud_backend www 8080 "backend $$"
+ROUTES=(--route alpha.test:80=127.0.0.1:8080 --route beta.test:80=127.0.0.1:8080
+	--route gamma.test:80=127.0.0.1:8080)
+EPS=([a]=http://alpha.test [b]=http://beta.test [g]=http://gamma.test
+	[w]='http://*.apps.test')
+cloud_eps a b w
+ingress_start && api_start && cloud_backends_up ||
+	cloud_setup_failed "API, ingress and backend start"
 
 # --- ngrokd ------------------------------------------------------------------------
-SOCK=$T/run/ngrokd.sock
 # write_config MANAGE_HOSTS [DNS-SECTION-EXTRA]
 write_config() {
-	cat > "$T/ngrokd.yml" <<EOF
-api:
-  url: http://127.0.0.1:8000
-ingressEndpoint: ingress.test:4443
-server:
-  log_level: info
-  socket_path: $SOCK
-  state_dir: $T/state
-  hosts_file: $T/etc-hosts
-  manage_hosts: $1
-bound_endpoints:
-  poll_interval: 1s
-net:
-  mode: tun
-  interface_name: ngrokd0
-tls:
-  ca_file: $C/ca.pem
-health:
-  enabled: false
-dns:
-  enabled: true
-${2:-}
-EOF
+	SERVER_MORE="  manage_hosts: $1" cloud_config "$NG_CONFIG" "health:" \
+		"  enabled: false" "dns:" "  enabled: true" ${2:+"$2"}
 }
 write_config false
-NG_PID=
-NG_N=0
-start_ngrokd() {
-	NG_N=$((NG_N + 1))
-	NGERR=$T/ngrokd$NG_N.err
-	bg env NGROK_API_KEY="$KEY" NGROKD_RESOLVECTL="$T/bin/resolvectl" "${NSX[@]}" \
-		"$NGROKD" --config "$T/ngrokd.yml" --foreground \
-		>"$T/ngrokd$NG_N.out" 2>"$NGERR" </dev/null
-	NG_PID=$BG_PID
-}
-# stop_ngrokd [SIGNAL]: waits up to 30 s; sets NG_RC.
-stop_ngrokd() {
-	kill -"${1:-TERM}" "$NG_PID" 2>/dev/null
-	NG_RC=timeout
-	for _ in $(seq 300); do
-		kill -0 "$NG_PID" 2>/dev/null || break
-		sleep 0.1
-	done
-	if ! kill -0 "$NG_PID" 2>/dev/null; then
-		wait "$NG_PID" 2>/dev/null
-		NG_RC=$?
-	fi
-	NG_PID=
-}
-ctl() { nsx "$NGROKCTL" --socket "$SOCK" "$@"; }
-st() { ctl --json status 2>/dev/null | json "j.get('data', j).get('$1')"; }
+# start_ngrokd: ngrokd with the fake resolvectl; stop_ngrokd [SIGNAL]: waits
+# up to 30 s, sets NG_RC.
+start_ngrokd() { ngrokd_start env NGROKD_RESOLVECTL="$T/bin/resolvectl"; }
+stop_ngrokd() { ngrokd_stop 30 "${1:-TERM}"; }
+st() { status_field "$1"; }
 registered() { [ "$(st dns_registration)" = applied ]; }
 has_line() { grep -qxF "$1" "$RLOG"; }
 fingerprint() { stat -c '%i %Y %s' "$T/etc-hosts"; }
-get() { nsx curl -sS -m 10 "$@" 2>&1; }
 
 HOSTS_FP=$(fingerprint)
 sleep 1	# a rewrite within the same second would keep the mtime
@@ -195,7 +104,7 @@ else
 	notok "the link ngrokd0 gets DNS 10.107.0.2, routing domains for each endpoint (the wildcard as apps.test), default-route false" \
 		"resolvectl runs: $(tr '\n' ' ' < "$RLOG")"
 fi
-doms=$(ctl --json status 2>/dev/null | json '",".join(j.get("data", j)["dns_domains"])')
+doms=$(ctl --json status 2>/dev/null | json '",".join(j["dns_domains"])')
 check "ngrokctl status lists the domains ($doms) and the backend" \
 	eval '[ "$doms" = alpha.test,apps.test,beta.test ] && [ "$(st dns_registration_backend)" = systemd-resolved ]'
 check "the registration is recorded in the state dir" \
@@ -213,7 +122,7 @@ check "server.manage_hosts false: the hosts file is untouched (same bytes, inode
 
 # A new endpoint re-registers with its domain.
 n=$(rlines)
-write_eps a b w g
+cloud_eps a b w g
 newdom() { rlog_from $((n + 1)) | grep -qxF 'domain|ngrokd0|~alpha.test|~apps.test|~beta.test|~gamma.test|'; }
 if wait_for 10 newdom; then
 	ok "an endpoint added at the API: the domains are applied again with gamma.test"
@@ -297,7 +206,7 @@ wait_for 20 registered
 unblocked() { cmp -s "$T/etc-hosts" "$T/etc-hosts.orig"; }
 check "manage_hosts false: a stale ngrokd block is removed once, the rest byte for byte" wait_for 10 unblocked
 fp=$(fingerprint)
-write_eps a b w
+cloud_eps a b w
 sleep 2.5	# two polls
 check "manage_hosts false: after that the file is not written again" test "$(fingerprint)" = "$fp"
 
@@ -313,7 +222,7 @@ check "resolvectl failing: status names the error ($err)" \
 check "resolvectl failing: one warning line naming the manual steps" \
 	eval '[ "$(grep -c "DNS registration (systemd-resolved) failed" "$NGERR")" = 1 ] && grep "DNS registration (systemd-resolved) failed" "$NGERR" | grep -q "by hand (docs/dns.md, \"Other setups\")"'
 n=$(rlines)
-write_eps a b w g
+cloud_eps a b w g
 retried() { rlog_from $((n + 1)) | grep -q '^dns|ngrokd0|'; }
 wait_for 10 retried
 sleep 0.5
@@ -333,7 +242,6 @@ out=$("$NGROKD" --config "$T/ngrokd.yml" --check 2>&1); rc=$?
 check "manage_hosts false without dns.enabled: refused with FILE:LINE:COL ($out)" \
 	eval '[ $rc != 0 ] && grep -qF "$T/ngrokd.yml:9:17: server.manage_hosts: false needs dns.enabled: true" <<<"$out"'
 
-check "no sanitizer report from ngrokd" \
-	eval '! cat "$T"/ngrokd*.err | grep -qE "AddressSanitizer|LeakSanitizer|runtime error"'
+check "no sanitizer report from ngrokd" ngrokd_clean
 tap_done
 exit 0

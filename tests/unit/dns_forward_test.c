@@ -19,7 +19,6 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -33,67 +32,12 @@
 #include "daemon/loop.h"
 #include "stack/dns_priv.h"
 #include "stack/stack.h"
+#include "tests/unit/testlib.h"
+#include "tests/unit/dnslib.h"
 
-#define GW	0x0a6b0001u	/* 10.107.0.1: the app's side */
-#define DNSA	0x0a6b0002u	/* the responder */
-#define EP	0x0a6b0003u
-#define APP	GW
 #define LOCAL	0x7f000001u
 
 /* --- messages --------------------------------------------------------------- */
-
-static void
-wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void
-wr32(uint8_t *p, uint32_t v) { wr16(p, (uint16_t)(v >> 16)); wr16(p + 2, (uint16_t)v); }
-static uint16_t
-rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t
-rd32(const uint8_t *p) { return (uint32_t)rd16(p) << 16 | rd16(p + 2); }
-
-static size_t
-put_name(uint8_t *b, const char *name)
-{
-	size_t o = 0, l;
-	const char *dot;
-
-	while (*name != '\0') {
-		dot = strchr(name, '.');
-		l = dot ? (size_t)(dot - name) : strlen(name);
-		b[o++] = (uint8_t)l;
-		memcpy(b + o, name, l);
-		o += l;
-		name += l + (dot ? 1 : 0);
-	}
-	b[o++] = 0;
-	return o;
-}
-
-/* A stub resolver's query, with an OPT record when edns. */
-static size_t
-query(uint8_t *b, uint16_t id, const char *name, uint16_t qtype, int edns)
-{
-	size_t o;
-
-	memset(b, 0, DNS_HDR_LEN);
-	wr16(b, id);
-	wr16(b + 2, 0x0100);
-	wr16(b + 4, 1);
-	wr16(b + 10, edns ? 1 : 0);
-	o = DNS_HDR_LEN + put_name(b + DNS_HDR_LEN, name);
-	wr16(b + o, qtype);
-	wr16(b + o + 2, DNS_CLASS_IN);
-	o += 4;
-	if (edns) {
-		b[o] = 0;
-		wr16(b + o + 1, DNS_TYPE_OPT);
-		wr16(b + o + 3, 1232);
-		wr32(b + o + 5, 0);
-		wr16(b + o + 9, 0);
-		o += 11;
-	}
-	return o;
-}
 
 /* An upstream's reply to q (qlen bytes, its OPT dropped): n A records
  * 192.0.2.1.. pointing at the question. */
@@ -128,7 +72,7 @@ static void
 test_is_reply_to(void **state)
 {
 	uint8_t q[600], r[600];
-	size_t qn = query(q, 0x1234, "Example.COM", DNS_TYPE_A, 1), rn;
+	size_t qn = query(q, 0x1234, "Example.COM", DNS_TYPE_A, Q_OPT), rn;
 
 	(void)state;
 	rn = answer(r, q, qn, 1);
@@ -162,7 +106,7 @@ static void
 test_servfail(void **state)
 {
 	uint8_t q[600], out[STACK_DNS_REPLY_MAX];
-	size_t qn = query(q, 0x4321, "a.example", DNS_TYPE_AAAA, 1), n;
+	size_t qn = query(q, 0x4321, "a.example", DNS_TYPE_AAAA, Q_OPT), n;
 
 	(void)state;
 	n = stack_dns_servfail(q, qn, out, sizeof(out));
@@ -181,7 +125,7 @@ static void
 test_truncate(void **state)
 {
 	uint8_t q[600], r[4096];
-	size_t qn = query(q, 7, "big.example", DNS_TYPE_A, 0), rn, n;
+	size_t qn = query(q, 7, "big.example", DNS_TYPE_A, Q_NOEDNS), rn, n;
 
 	(void)state;
 	rn = answer(r, q, qn, 100);
@@ -202,13 +146,10 @@ test_truncate(void **state)
 
 /* --- the responder and the forward callback ------------------------------------ */
 
-struct pkt { uint8_t b[2048]; size_t len; };
-
 struct fixture {
 	netstack_t	*st;
 	stack_dns_t	*dns;
-	struct pkt	 out[16];
-	size_t		 n_out;
+	struct capture	 cap;
 	int		 fwd_result;	/* what the fake forwarder returns */
 	unsigned	 n_fwd;
 	struct stack_dns_origin o;	/* the last forwarded query's */
@@ -219,15 +160,7 @@ struct fixture {
 static int
 cap_output(void *arg, const void *p, size_t len, int partial, uint16_t gso)
 {
-	struct fixture *f = arg;
-
-	(void)partial;
-	(void)gso;
-	if (f->n_out < 16 && len <= sizeof(f->out[0].b)) {
-		memcpy(f->out[f->n_out].b, p, len);
-		f->out[f->n_out++].len = len;
-	}
-	return 0;
+	return capture_output(&((struct fixture *)arg)->cap, p, len, partial, gso);
 }
 
 static void *
@@ -235,25 +168,6 @@ lookup(void *arg, uint32_t addr, uint16_t port)
 {
 	(void)arg;
 	return addr == DNSA && port == 53 ? (void *)1 : NULL;
-}
-
-static int
-accept_cb(void *arg, stream_t *s)
-{
-	(void)arg;
-	(void)s;
-	return -ECONNREFUSED;
-}
-
-static int
-resolve(void *arg, const char *qname, uint32_t *addr)
-{
-	(void)arg;
-	if (strcmp(qname, "my-api.ngrok.app") != 0)
-		return -1;
-	if (addr != NULL)
-		*addr = EP;
-	return 1;
 }
 
 static int
@@ -277,13 +191,13 @@ setup(void **state)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct stack_params p = { GW, 1500, 8, 0 };
-	struct stack_cbs cbs = { cap_output, lookup, NULL, accept_cb, NULL };
+	struct stack_cbs cbs = { cap_output, lookup, NULL, refuse, NULL };
 	struct stack_dns_params dp = { 0 };
 
 	assert_non_null(f);
 	cbs.arg = f;
 	assert_non_null(f->st = stack_new(&p, &cbs));
-	dp.resolve = resolve;
+	dp.resolve = resolve_my_api;
 	dp.arg = f;
 	dp.tcp = 1;
 	dp.forward = fake_forward;
@@ -324,13 +238,13 @@ test_answer_forwards(void **state)
 	int r;
 
 	/* A managed name: answered here, not forwarded. */
-	n = query(q, 1, "MY-API.ngrok.app", DNS_TYPE_A, 0);
+	n = query(q, 1, "MY-API.ngrok.app", DNS_TYPE_A, Q_NOEDNS);
 	r = stack_dns_answer(f->dns, q, n, &o, out, sizeof(out));
 	assert_int_equal(r, n + 16);
 	assert_int_equal(rd32(out + n + 12), EP);
 	assert_int_equal(f->n_fwd, 0);
 	/* Another name: forwarded as sent, with the origin given. */
-	n = query(q, 2, "www.Example.com", DNS_TYPE_AAAA, 1);
+	n = query(q, 2, "www.Example.com", DNS_TYPE_AAAA, Q_OPT);
 	assert_int_equal(stack_dns_answer(f->dns, q, n, &o, out, sizeof(out)),
 	    -EINPROGRESS);
 	assert_int_equal(f->n_fwd, 1);
@@ -340,26 +254,26 @@ test_answer_forwards(void **state)
 	assert_int_equal(f->o.addr, 0x7f000005u);
 	assert_int_equal(f->o.port, 4242);
 	/* Names that cannot be endpoints', and class CHAOS: not ours either. */
-	n = query(q, 3, "a b.example", DNS_TYPE_A, 0);
+	n = query(q, 3, "a b.example", DNS_TYPE_A, Q_NOEDNS);
 	assert_int_equal(stack_dns_answer(f->dns, q, n, &o, out, sizeof(out)),
 	    -EINPROGRESS);
-	n = query(q, 4, "version.bind", 16, 0);
+	n = query(q, 4, "version.bind", 16, Q_NOEDNS);
 	wr16(q + n - 2, 3);
 	assert_int_equal(stack_dns_answer(f->dns, q, n, &o, out, sizeof(out)),
 	    -EINPROGRESS);
 	assert_int_equal(f->n_fwd, 3);
 	/* Zone transfers and malformed queries are never forwarded. */
-	n = query(q, 5, "example.com", DNS_TYPE_AXFR, 0);
+	n = query(q, 5, "example.com", DNS_TYPE_AXFR, Q_NOEDNS);
 	r = stack_dns_answer(f->dns, q, n, &o, out, sizeof(out));
 	assert_int_equal(rd16(out + 2) & 0xf, DNS_RCODE_REFUSED);
-	n = query(q, 6, "example.com", DNS_TYPE_A, 0);
+	n = query(q, 6, "example.com", DNS_TYPE_A, Q_NOEDNS);
 	r = stack_dns_answer(f->dns, q, n + 1, &o, out, sizeof(out));
 	assert_int_equal(r, 12);
 	assert_int_equal(rd16(out + 2) & 0xf, DNS_RCODE_FORMERR);
 	assert_int_equal(f->n_fwd, 3);
 	/* The forwarder refuses (too many in flight): SERVFAIL now. */
 	f->fwd_result = -EBUSY;
-	n = query(q, 7, "example.com", DNS_TYPE_A, 1);
+	n = query(q, 7, "example.com", DNS_TYPE_A, Q_OPT);
 	r = stack_dns_answer(f->dns, q, n, &o, out, sizeof(out));
 	assert_int_equal(r, n);
 	assert_int_equal(rd16(out), 7);
@@ -386,18 +300,8 @@ send_udp(struct fixture *f, uint16_t sport, const uint8_t *msg, size_t len)
 {
 	uint8_t b[2048];
 
-	memset(b, 0, 28);
-	b[0] = 0x45;
-	wr16(b + 2, (uint16_t)(28 + len));
-	b[8] = 64;
-	b[9] = 17;
-	wr32(b + 12, APP);
-	wr32(b + 16, DNSA);
-	wr16(b + 20, sport);
-	wr16(b + 22, 53);
-	wr16(b + 24, (uint16_t)(8 + len));
-	memcpy(b + 28, msg, len);
-	assert_int_equal(stack_input(f->st, b, 28 + len), 0);
+	assert_int_equal(stack_input(f->st, b, ip_udp(b, APP, DNSA, sport, 53,
+	    msg, len)), 0);
 }
 
 static void
@@ -408,100 +312,40 @@ test_udp_deliver(void **state)
 	const uint8_t *o;
 	size_t qn, rn;
 
-	qn = query(q, 0x5151, "example.com", DNS_TYPE_A, 0);
+	qn = query(q, 0x5151, "example.com", DNS_TYPE_A, Q_NOEDNS);
 	send_udp(f, 40000, q, qn);
-	assert_int_equal(f->n_out, 0);			/* nothing yet */
+	assert_int_equal(f->cap.n_out, 0);			/* nothing yet */
 	assert_int_equal(f->n_fwd, 1);
 	assert_int_equal(f->o.conn, 0);
 	assert_int_equal(f->o.addr, APP);
 	assert_int_equal(f->o.port, 40000);
 	rn = answer(r, q, qn, 2);
 	f->o.deliver(&f->o, r, rn);
-	assert_int_equal(f->n_out, 1);
-	o = f->out[0].b;
+	assert_int_equal(f->cap.n_out, 1);
+	o = f->cap.out[0].b;
 	assert_int_equal(rd32(o + 12), DNSA);
 	assert_int_equal(rd32(o + 16), APP);
 	assert_int_equal(rd16(o + 20), 53);
 	assert_int_equal(rd16(o + 22), 40000);
-	assert_int_equal(f->out[0].len, 28 + rn);
+	assert_int_equal(f->cap.out[0].len, 28 + rn);
 	assert_memory_equal(o + 28, r, rn);
 	/* Larger than the MTU (1500): header and question, TC set. */
-	f->n_out = 0;
+	f->cap.n_out = 0;
 	rn = answer(r, q, qn, 100);
 	f->o.deliver(&f->o, r, rn);
-	assert_int_equal(f->n_out, 1);
-	o = f->out[0].b;
-	assert_int_equal(f->out[0].len, 28 + qn);
+	assert_int_equal(f->cap.n_out, 1);
+	o = f->cap.out[0].b;
+	assert_int_equal(f->cap.out[0].len, 28 + qn);
 	assert_int_equal(rd16(o + 28), 0x5151);
 	assert_int_equal(rd16(o + 28 + 2), 0x8380);
 	assert_int_equal(rd16(o + 28 + 6), 0);
 }
 
-#define SYN 0x02
-#define FIN 0x01
-#define RST 0x04
-#define PSH 0x08
-#define ACK 0x10
-
 static size_t
 tcp_seg(uint8_t *b, uint16_t sport, uint32_t seq, uint32_t ack, uint8_t flags,
     const uint8_t *data, size_t dl)
 {
-	memset(b, 0, 40);
-	b[0] = 0x45;
-	wr16(b + 2, (uint16_t)(40 + dl));
-	b[8] = 64;
-	b[9] = 6;
-	wr32(b + 12, APP);
-	wr32(b + 16, DNSA);
-	wr16(b + 20, sport);
-	wr16(b + 22, 53);
-	wr32(b + 24, seq);
-	wr32(b + 28, ack);
-	b[32] = 5 << 4;
-	b[33] = flags;
-	wr16(b + 34, 65535);
-	if (dl > 0)
-		memcpy(b + 40, data, dl);
-	return 40 + dl;
-}
-
-static uint32_t
-tcp_connect(struct fixture *f, uint16_t sport, uint32_t isn)
-{
-	uint8_t b[64];
-	uint32_t srv;
-
-	f->n_out = 0;
-	stack_input(f->st, b, tcp_seg(b, sport, isn, 0, SYN, NULL, 0));
-	assert_int_equal(f->n_out, 1);
-	assert_int_equal(f->out[0].b[33] & (SYN | ACK), SYN | ACK);
-	srv = rd32(f->out[0].b + 24) + 1;
-	stack_input(f->st, b, tcp_seg(b, sport, isn + 1, srv, ACK, NULL, 0));
-	f->n_out = 0;
-	return srv;
-}
-
-/* Payload of the captured segments; *flags ORs their TCP flags. */
-static size_t
-tcp_payload(struct fixture *f, uint8_t *buf, size_t cap, int *flags)
-{
-	size_t i, n = 0, pl;
-	const uint8_t *o;
-
-	*flags = 0;
-	for (i = 0; i < f->n_out; i++) {
-		o = f->out[i].b;
-		if (o[9] != 6)
-			continue;
-		*flags |= o[33];
-		pl = f->out[i].len - 40;
-		assert_true(n + pl <= cap);
-		memcpy(buf + n, o + 40, pl);
-		n += pl;
-	}
-	f->n_out = 0;
-	return n;
+	return ip_tcp(b, APP, DNSA, sport, 53, seq, ack, flags, data, dl);
 }
 
 static void
@@ -515,16 +359,16 @@ test_tcp_deliver(void **state)
 	uint32_t srv;
 	int flags;
 
-	srv = tcp_connect(f, 41000, 100);
+	srv = dns_tcp_connect(f->st, &f->cap, DNSA, 41000, 100);
 	/* Pipelined: one to forward, then a managed one. */
-	n1 = query(m + 2, 0x1111, "example.com", DNS_TYPE_A, 0);
+	n1 = query(m + 2, 0x1111, "example.com", DNS_TYPE_A, Q_NOEDNS);
 	wr16(m, (uint16_t)n1);
-	n2 = query(m + 4 + n1, 0x2222, "my-api.ngrok.app", DNS_TYPE_A, 0);
+	n2 = query(m + 4 + n1, 0x2222, "my-api.ngrok.app", DNS_TYPE_A, Q_NOEDNS);
 	wr16(m + 2 + n1, (uint16_t)n2);
 	n = 4 + n1 + n2;
 	stack_input(f->st, b, tcp_seg(b, 41000, 101, srv, ACK | PSH, m, n));
 	/* The managed answer leaves first (RFC 7766 allows the order). */
-	gl = tcp_payload(f, got, sizeof(got), &flags);
+	gl = capture_tcp_payload(&f->cap, got, sizeof(got), &flags);
 	assert_int_equal(gl, 2 + n2 + 16);
 	assert_int_equal(rd16(got + 2), 0x2222);
 	assert_int_equal(f->n_fwd, 1);
@@ -533,11 +377,11 @@ test_tcp_deliver(void **state)
 	/* The client's FIN: the connection stays for the forwarded reply. */
 	stack_input(f->st, b, tcp_seg(b, 41000, 101 + (uint32_t)n,
 	    srv + (uint32_t)gl, ACK | FIN, NULL, 0));
-	tcp_payload(f, got, sizeof(got), &flags);
+	capture_tcp_payload(&f->cap, got, sizeof(got), &flags);
 	assert_false(flags & (FIN | RST));
 	rn = answer(r, m + 2, n1, 100);		/* 1,6xx bytes: fine over TCP */
 	o1.deliver(&o1, r, rn);
-	gl = tcp_payload(f, got, sizeof(got), &flags);
+	gl = capture_tcp_payload(&f->cap, got, sizeof(got), &flags);
 	assert_int_equal(gl, 2 + rn);
 	assert_int_equal(rd16(got), rn);
 	assert_memory_equal(got + 2, r, rn);
@@ -545,36 +389,21 @@ test_tcp_deliver(void **state)
 	assert_false(flags & RST);
 
 	/* A reply for a connection that is gone is dropped. */
-	srv = tcp_connect(f, 41001, 900);
+	srv = dns_tcp_connect(f->st, &f->cap, DNSA, 41001, 900);
 	stack_input(f->st, b, tcp_seg(b, 41001, 901, srv, ACK | PSH, m, 2 + n1));
 	assert_int_equal(f->n_fwd, 2);
 	o1 = f->o;
 	stack_input(f->st, b, tcp_seg(b, 41001, 901 + (uint32_t)(2 + n1), srv,
 	    RST, NULL, 0));
-	f->n_out = 0;
+	f->cap.n_out = 0;
 	o1.deliver(&o1, r, rn);
-	assert_int_equal(f->n_out, 0);
+	assert_int_equal(f->cap.n_out, 0);
 	stack_dns_get_stats(f->dns, &s);
 	assert_int_equal(s.forwarded, 2);
 	assert_int_equal(s.dropped, 1);
 }
 
 /* --- daemon/dnsfwd.c against a fake upstream ---------------------------------------- */
-
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
 
 struct upf {
 	loop_t		*loop;
@@ -680,7 +509,7 @@ test_fwd_relay(void **state)
 	ssize_t n[3];
 	int i, other_id = 0;
 
-	qn = query(q, 0x1111, "example.com", DNS_TYPE_A, 1);
+	qn = query(q, 0x1111, "example.com", DNS_TYPE_A, Q_OPT);
 	for (i = 0; i < 3; i++) {
 		assert_int_equal(dnsfwd_query(u->fwd, q, qn, &o), 0);
 		n[i] = up_recv(u, b[i], sizeof(b[i]), &from[i]);
@@ -749,7 +578,7 @@ test_fwd_refused(void **state)
 	struct stack_dns_origin o = { cap_deliver, u, 0, 0, 0 };
 	struct dnsfwd_stats s;
 	uint8_t q[600];
-	size_t qn = query(q, 0x2222, "example.com", DNS_TYPE_A, 0);
+	size_t qn = query(q, 0x2222, "example.com", DNS_TYPE_A, Q_NOEDNS);
 	uint64_t t0;
 
 	close(u->up);
@@ -773,7 +602,7 @@ test_fwd_free_inflight(void **state)
 	struct upf *u = *state;
 	struct stack_dns_origin o = { cap_deliver, u, 0, 0, 0 };
 	uint8_t q[600];
-	size_t qn = query(q, 3, "example.com", DNS_TYPE_A, 0);
+	size_t qn = query(q, 3, "example.com", DNS_TYPE_A, Q_NOEDNS);
 
 	assert_int_equal(dnsfwd_query(u->fwd, q, qn, &o), 0);
 	assert_int_equal(dnsfwd_query(u->fwd, q, qn, &o), 0);

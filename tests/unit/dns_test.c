@@ -18,71 +18,7 @@
 #include "stack/dns_priv.h"
 #include "stack/stack.h"
 #include "tests/unit/testlib.h"
-
-#define GW	0x0a6b0001u	/* 10.107.0.1: the kernel's side, and the app */
-#define DNSA	0x0a6b0002u	/* the responder's default address */
-#define EP	0x0a6b0003u
-#define APP	GW
-
-/* --- building queries ----------------------------------------------------- */
-
-static void
-wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void
-wr32(uint8_t *p, uint32_t v) { wr16(p, (uint16_t)(v >> 16)); wr16(p + 2, (uint16_t)v); }
-static uint16_t
-rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t
-rd32(const uint8_t *p) { return (uint32_t)rd16(p) << 16 | rd16(p + 2); }
-
-/* Encodes a dotted name (no compression); returns its length. */
-static size_t
-put_name(uint8_t *b, const char *name)
-{
-	size_t o = 0, l;
-	const char *dot;
-
-	while (*name != '\0') {
-		dot = strchr(name, '.');
-		l = dot ? (size_t)(dot - name) : strlen(name);
-		b[o++] = (uint8_t)l;
-		memcpy(b + o, name, l);
-		o += l;
-		name += l + (dot ? 1 : 0);
-	}
-	b[o++] = 0;
-	return o;
-}
-
-/* A stub resolver's query: RD set, one question, optional OPT with a
- * cookie option (as dig sends). */
-static size_t
-query(uint8_t *b, uint16_t id, const char *name, uint16_t qtype, int edns)
-{
-	size_t o;
-
-	memset(b, 0, DNS_HDR_LEN);
-	wr16(b, id);
-	wr16(b + 2, 0x0100);
-	wr16(b + 4, 1);
-	wr16(b + 10, edns ? 1 : 0);
-	o = DNS_HDR_LEN + put_name(b + DNS_HDR_LEN, name);
-	wr16(b + o, qtype);
-	wr16(b + o + 2, DNS_CLASS_IN);
-	o += 4;
-	if (edns) {
-		b[o] = 0;
-		wr16(b + o + 1, DNS_TYPE_OPT);
-		wr16(b + o + 3, 1232);
-		wr32(b + o + 5, 0x00008000);	/* version 0, DO */
-		wr16(b + o + 9, 12);
-		wr16(b + o + 11, 10);		/* COOKIE */
-		wr16(b + o + 13, 8);
-		memcpy(b + o + 15, "\1\2\3\4\5\6\7\10", 8);
-		o += 23;
-	}
-	return o;
-}
+#include "tests/unit/dnslib.h"
 
 static enum stack_dns_verdict
 parse(const uint8_t *b, size_t len, struct stack_dns_query *q)
@@ -97,7 +33,7 @@ test_parse_plain_query(void **state)
 {
 	struct stack_dns_query q;
 	uint8_t b[600];
-	size_t n = query(b, 0x1234, "My-Api.NGROK.app", DNS_TYPE_A, 0);
+	size_t n = query(b, 0x1234, "My-Api.NGROK.app", DNS_TYPE_A, Q_NOEDNS);
 
 	(void)state;
 	assert_int_equal(parse(b, n, &q), STACK_DNS_QUERY);
@@ -116,7 +52,7 @@ test_parse_edns(void **state)
 {
 	struct stack_dns_query q;
 	uint8_t b[600];
-	size_t n = query(b, 7, "a.example", DNS_TYPE_AAAA, 1);
+	size_t n = query(b, 7, "a.example", DNS_TYPE_AAAA, Q_COOKIE);
 
 	(void)state;
 	assert_int_equal(parse(b, n, &q), STACK_DNS_QUERY);
@@ -156,7 +92,7 @@ test_parse_header_rules(void **state)
 {
 	struct stack_dns_query q;
 	uint8_t b[600];
-	size_t n = query(b, 9, "x.example", DNS_TYPE_A, 0);
+	size_t n = query(b, 9, "x.example", DNS_TYPE_A, Q_NOEDNS);
 
 	(void)state;
 	assert_int_equal(parse(b, 11, &q), STACK_DNS_DROP);	/* no header */
@@ -206,12 +142,12 @@ test_parse_name_rules(void **state)
 
 	(void)state;
 	/* A compression pointer in the question. */
-	n = query(b, 1, "a.example", DNS_TYPE_A, 0);
+	n = query(b, 1, "a.example", DNS_TYPE_A, Q_NOEDNS);
 	b[14] = 0xc0;
 	b[15] = 12;
 	assert_int_equal(parse(b, n, &q), STACK_DNS_ERROR);
 	/* The reserved label types 01 and 10. */
-	n = query(b, 1, "a.example", DNS_TYPE_A, 0);
+	n = query(b, 1, "a.example", DNS_TYPE_A, Q_NOEDNS);
 	b[14] = 0x41;
 	assert_int_equal(parse(b, n, &q), STACK_DNS_ERROR);
 	b[14] = 0x81;
@@ -220,7 +156,7 @@ test_parse_name_rules(void **state)
 	memset(label, 'a', 63);
 	label[63] = '\0';
 	snprintf(name, sizeof(name), "%s.example", label);
-	n = query(b, 1, name, DNS_TYPE_A, 0);
+	n = query(b, 1, name, DNS_TYPE_A, Q_NOEDNS);
 	assert_int_equal(parse(b, n, &q), STACK_DNS_QUERY);
 	assert_string_equal(q.name, name);
 	/* 255 bytes in wire form pass, 256 do not. */
@@ -228,19 +164,19 @@ test_parse_name_rules(void **state)
 	for (i = 0; i < 3; i++)
 		strcat(strcat(name, label), ".");
 	memset(name + strlen(name), 'b', 61);		/* 3*64 + 62 + 1 = 255 */
-	n = query(b, 1, name, DNS_TYPE_A, 0);
+	n = query(b, 1, name, DNS_TYPE_A, Q_NOEDNS);
 	assert_int_equal(n - 12 - 4, 255);
 	assert_int_equal(parse(b, n, &q), STACK_DNS_QUERY);
 	assert_int_equal(strlen(q.name), 253);
 	strcat(name, "b");
-	n = query(b, 1, name, DNS_TYPE_A, 0);
+	n = query(b, 1, name, DNS_TYPE_A, Q_NOEDNS);
 	assert_int_equal(parse(b, n, &q), STACK_DNS_ERROR);
 	/* Odd bytes and the root parse, but are not endpoint names. */
-	n = query(b, 1, "a b.example", DNS_TYPE_A, 0);
+	n = query(b, 1, "a b.example", DNS_TYPE_A, Q_NOEDNS);
 	assert_int_equal(parse(b, n, &q), STACK_DNS_QUERY);
 	assert_false(q.name_ldh);
 	assert_string_equal(q.name, "a?b.example");
-	n = query(b, 1, "", DNS_TYPE_A, 0);
+	n = query(b, 1, "", DNS_TYPE_A, Q_NOEDNS);
 	assert_int_equal(parse(b, n, &q), STACK_DNS_QUERY);
 	assert_false(q.name_ldh);
 	assert_string_equal(q.name, "");
@@ -252,7 +188,7 @@ test_build_reply(void **state)
 	struct stack_dns_query q;
 	uint8_t b[600], out[DNS_MAX_UDP];
 	uint32_t addr = EP;
-	size_t n = query(b, 0xbeef, "My-Api.ngrok.app", DNS_TYPE_A, 1), r;
+	size_t n = query(b, 0xbeef, "My-Api.ngrok.app", DNS_TYPE_A, Q_COOKIE), r;
 	size_t ql;
 
 	(void)state;
@@ -291,7 +227,7 @@ test_build_reply(void **state)
 	assert_int_equal(rd16(out + 2) & 0xf, 0);
 	assert_int_equal(out[r - 6], 1);
 	/* FORMERR: header only. */
-	n = query(b, 0x4242, "a.example", DNS_TYPE_A, 0);
+	n = query(b, 0x4242, "a.example", DNS_TYPE_A, Q_NOEDNS);
 	assert_int_equal(parse(b, n + 1, &q), STACK_DNS_ERROR);
 	r = stack_dns_build_reply(out, sizeof(out), b, &q, q.rcode, NULL, 0);
 	assert_int_equal(r, 12);
@@ -302,13 +238,10 @@ test_build_reply(void **state)
 
 /* --- the responder through the stack ---------------------------------------- */
 
-struct pkt { uint8_t b[2048]; size_t len; };
-
 struct fixture {
 	netstack_t	*st;
 	stack_dns_t	*dns;
-	struct pkt	 out[16];
-	size_t		 n_out;
+	struct capture	 cap;
 	/* the resolver's wildcard allocations */
 	char		 wild[8][256];
 	size_t		 n_wild;
@@ -318,15 +251,7 @@ struct fixture {
 static int
 cap_output(void *arg, const void *p, size_t len, int partial, uint16_t gso)
 {
-	struct fixture *f = arg;
-
-	(void)partial;
-	(void)gso;
-	if (f->n_out < 16 && len <= sizeof(f->out[0].b)) {
-		memcpy(f->out[f->n_out].b, p, len);
-		f->out[f->n_out++].len = len;
-	}
-	return 0;
+	return capture_output(&((struct fixture *)arg)->cap, p, len, partial, gso);
 }
 
 /* TCP to (DNS address, 53) must pass the stack's filter. */
@@ -335,14 +260,6 @@ lookup(void *arg, uint32_t addr, uint16_t port)
 {
 	(void)arg;
 	return (addr == GW || addr == DNSA) && port == 53 ? (void *)1 : NULL;
-}
-
-static int
-accept_cb(void *arg, stream_t *s)
-{
-	(void)arg;
-	(void)s;
-	return -ECONNREFUSED;
 }
 
 /* One exact name, one without an address, and the wildcard *.apps.example
@@ -384,7 +301,7 @@ setup_at(void **state, uint32_t dns_addr)
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	struct stack_params p = { GW, 1500, 8, 0 };
-	struct stack_cbs cbs = { cap_output, lookup, NULL, accept_cb, NULL };
+	struct stack_cbs cbs = { cap_output, lookup, NULL, refuse, NULL };
 	struct stack_dns_params dp = { 0 };
 
 	assert_non_null(f);
@@ -433,18 +350,8 @@ send_udp(struct fixture *f, uint32_t dst, uint16_t sport, const uint8_t *msg,
 {
 	uint8_t b[2048];
 
-	memset(b, 0, 28);
-	b[0] = 0x45;
-	wr16(b + 2, (uint16_t)(28 + len));
-	b[8] = 64;
-	b[9] = 17;
-	wr32(b + 12, APP);
-	wr32(b + 16, dst);
-	wr16(b + 20, sport);
-	wr16(b + 22, 53);
-	wr16(b + 24, (uint16_t)(8 + len));
-	memcpy(b + 28, msg, len);
-	assert_int_equal(stack_input(f->st, b, 28 + len), 0);
+	assert_int_equal(stack_input(f->st, b, ip_udp(b, APP, dst, sport, 53,
+	    msg, len)), 0);
 }
 
 /* The one reply the last query produced: checks IP/UDP framing (source,
@@ -455,20 +362,20 @@ udp_reply(struct fixture *f, uint32_t from, uint16_t dport, size_t *len)
 	const uint8_t *o;
 	uint32_t s;
 
-	assert_int_equal(f->n_out, 1);
-	f->n_out = 0;
-	o = f->out[0].b;
+	assert_int_equal(f->cap.n_out, 1);
+	f->cap.n_out = 0;
+	o = f->cap.out[0].b;
 	assert_int_equal(o[9], 17);
 	assert_int_equal(rd32(o + 12), from);
 	assert_int_equal(rd32(o + 16), APP);
-	assert_int_equal(rd16(o + 2), f->out[0].len);
+	assert_int_equal(rd16(o + 2), f->cap.out[0].len);
 	assert_int_equal(csum_fold(csum_add(o, 20, 0)), 0xffff);
 	assert_int_equal(rd16(o + 20), 53);
 	assert_int_equal(rd16(o + 22), dport);
-	assert_int_equal(rd16(o + 24), f->out[0].len - 20);
-	s = csum_add(o + 12, 8, 17 + (uint32_t)(f->out[0].len - 20));
-	assert_int_equal(csum_fold(csum_add(o + 20, f->out[0].len - 20, s)), 0xffff);
-	*len = f->out[0].len - 28;
+	assert_int_equal(rd16(o + 24), f->cap.out[0].len - 20);
+	s = csum_add(o + 12, 8, 17 + (uint32_t)(f->cap.out[0].len - 20));
+	assert_int_equal(csum_fold(csum_add(o + 20, f->cap.out[0].len - 20, s)), 0xffff);
+	*len = f->cap.out[0].len - 28;
 	return o + 28;
 }
 
@@ -481,7 +388,7 @@ test_udp_answers(void **state)
 	const uint8_t *r;
 	size_t n, rl;
 
-	n = query(b, 0x0101, "MY-API.ngrok.app", DNS_TYPE_A, 0);
+	n = query(b, 0x0101, "MY-API.ngrok.app", DNS_TYPE_A, Q_NOEDNS);
 	send_udp(f, GW, 40000, b, n);
 	r = udp_reply(f, GW, 40000, &rl);
 	assert_int_equal(rl, n + 16);
@@ -494,7 +401,7 @@ test_udp_answers(void **state)
 
 	/* AAAA for a managed name: NOERROR, no answer, and no allocation. */
 	f->calls_null = 0;
-	n = query(b, 0x0102, "my-api.ngrok.app", DNS_TYPE_AAAA, 1);
+	n = query(b, 0x0102, "my-api.ngrok.app", DNS_TYPE_AAAA, Q_COOKIE);
 	send_udp(f, GW, 40001, b, n);
 	r = udp_reply(f, GW, 40001, &rl);
 	assert_int_equal(rd16(r + 2), 0x8500);
@@ -503,14 +410,14 @@ test_udp_answers(void **state)
 	assert_int_equal(f->calls_null, 1);
 
 	/* A for a managed name without an address: NODATA. */
-	n = query(b, 0x0103, "noaddr.example", DNS_TYPE_A, 0);
+	n = query(b, 0x0103, "noaddr.example", DNS_TYPE_A, Q_NOEDNS);
 	send_udp(f, GW, 40002, b, n);
 	r = udp_reply(f, GW, 40002, &rl);
 	assert_int_equal(rd16(r + 2), 0x8500);
 	assert_int_equal(rd16(r + 6), 0);
 
 	/* Unknown name: REFUSED. */
-	n = query(b, 0x0104, "www.example.com", DNS_TYPE_A, 0);
+	n = query(b, 0x0104, "www.example.com", DNS_TYPE_A, Q_NOEDNS);
 	send_udp(f, GW, 40003, b, n);
 	r = udp_reply(f, GW, 40003, &rl);
 	assert_int_equal(rd16(r + 2), 0x8105);
@@ -519,7 +426,7 @@ test_udp_answers(void **state)
 
 	/* Class CHAOS (version.bind): REFUSED without asking the resolver. */
 	f->calls = 0;
-	n = query(b, 0x0105, "my-api.ngrok.app", DNS_TYPE_A, 0);
+	n = query(b, 0x0105, "my-api.ngrok.app", DNS_TYPE_A, Q_NOEDNS);
 	wr16(b + n - 2, 3);
 	send_udp(f, GW, 40004, b, n);
 	r = udp_reply(f, GW, 40004, &rl);
@@ -542,22 +449,22 @@ test_udp_wildcard(void **state)
 	const uint8_t *r;
 	size_t n, rl;
 
-	n = query(b, 1, "a.apps.example", DNS_TYPE_A, 0);
+	n = query(b, 1, "a.apps.example", DNS_TYPE_A, Q_NOEDNS);
 	send_udp(f, GW, 1000, b, n);
 	r = udp_reply(f, GW, 1000, &rl);
 	assert_int_equal(rd32(r + n + 12), 0x0a6b0100);
-	n = query(b, 2, "B.Apps.Example", DNS_TYPE_A, 0);
+	n = query(b, 2, "B.Apps.Example", DNS_TYPE_A, Q_NOEDNS);
 	send_udp(f, GW, 1001, b, n);
 	r = udp_reply(f, GW, 1001, &rl);
 	assert_int_equal(rd32(r + n + 12), 0x0a6b0101);
-	n = query(b, 3, "a.apps.example", DNS_TYPE_A, 0);	/* stable */
+	n = query(b, 3, "a.apps.example", DNS_TYPE_A, Q_NOEDNS);	/* stable */
 	send_udp(f, GW, 1002, b, n);
 	r = udp_reply(f, GW, 1002, &rl);
 	assert_int_equal(rd32(r + n + 12), 0x0a6b0100);
 	assert_int_equal(f->n_wild, 2);
 	assert_string_equal(f->wild[1], "b.apps.example");
 	/* The wildcard's own suffix is not a name under it. */
-	n = query(b, 4, "apps.example", DNS_TYPE_A, 0);
+	n = query(b, 4, "apps.example", DNS_TYPE_A, Q_NOEDNS);
 	send_udp(f, GW, 1003, b, n);
 	r = udp_reply(f, GW, 1003, &rl);
 	assert_int_equal(rd16(r + 2) & 0xf, DNS_RCODE_REFUSED);
@@ -573,7 +480,7 @@ test_udp_malformed(void **state)
 	size_t n, rl;
 
 	/* Header readable, question broken: FORMERR, header only. */
-	n = query(b, 0x0bad, "a.example", DNS_TYPE_A, 0);
+	n = query(b, 0x0bad, "a.example", DNS_TYPE_A, Q_NOEDNS);
 	b[14] = 0xc0;
 	send_udp(f, GW, 2000, b, n);
 	r = udp_reply(f, GW, 2000, &rl);
@@ -581,25 +488,25 @@ test_udp_malformed(void **state)
 	assert_int_equal(rd16(r), 0x0bad);
 	assert_int_equal(rd16(r + 2) & 0xf, DNS_RCODE_FORMERR);
 	/* Opcode UPDATE: NOTIMP. */
-	n = query(b, 0x0bae, "a.example", DNS_TYPE_A, 0);
+	n = query(b, 0x0bae, "a.example", DNS_TYPE_A, Q_NOEDNS);
 	b[2] = 5 << 3;
 	send_udp(f, GW, 2001, b, n);
 	r = udp_reply(f, GW, 2001, &rl);
 	assert_int_equal(rd16(r + 2), 0x8000 | 5 << 11 | DNS_RCODE_NOTIMP);
 	/* Over 512 bytes: FORMERR. */
 	memset(b, 0, sizeof(b));
-	query(b, 0x0baf, "a.example", DNS_TYPE_A, 0);
+	query(b, 0x0baf, "a.example", DNS_TYPE_A, Q_NOEDNS);
 	send_udp(f, GW, 2002, b, 513);
 	r = udp_reply(f, GW, 2002, &rl);
 	assert_int_equal(rd16(r + 2) & 0xf, DNS_RCODE_FORMERR);
 	/* No header, a response, source port 0: no reply at all. */
 	send_udp(f, GW, 2003, b, 11);
-	n = query(b, 1, "a.example", DNS_TYPE_A, 0);
+	n = query(b, 1, "a.example", DNS_TYPE_A, Q_NOEDNS);
 	b[2] |= 0x80;
 	send_udp(f, GW, 2004, b, n);
 	b[2] &= 0x7f;
 	send_udp(f, GW, 0, b, n);
-	assert_int_equal(f->n_out, 0);
+	assert_int_equal(f->cap.n_out, 0);
 	stack_dns_get_stats(f->dns, &s);
 	assert_int_equal(s.queries, 6);
 	assert_int_equal(s.formerr, 2);
@@ -614,7 +521,7 @@ test_udp_other_port(void **state)
 	struct fixture *f = *state;
 	struct stack_dns_stats s;
 	uint8_t b[600];
-	size_t n = query(b, 1, "my-api.ngrok.app", DNS_TYPE_A, 0);
+	size_t n = query(b, 1, "my-api.ngrok.app", DNS_TYPE_A, Q_NOEDNS);
 	uint8_t p[700];
 
 	memset(p, 0, 28);
@@ -632,8 +539,8 @@ test_udp_other_port(void **state)
 	stack_dns_get_stats(f->dns, &s);
 	assert_int_equal(s.queries, 0);
 	/* lwIP answers with ICMP port unreachable, if anything. */
-	if (f->n_out > 0)
-		assert_int_equal(f->out[0].b[9], 1);
+	if (f->cap.n_out > 0)
+		assert_int_equal(f->cap.out[0].b[9], 1);
 }
 
 /* The default address (gateway + 1) is where the daemon puts it: needs
@@ -647,10 +554,10 @@ test_udp_default_address(void **state)
 	const uint8_t *r;
 	size_t n, rl;
 
-	n = query(b, 0x0201, "my-api.ngrok.app", DNS_TYPE_A, 0);
+	n = query(b, 0x0201, "my-api.ngrok.app", DNS_TYPE_A, Q_NOEDNS);
 	send_udp(f, DNSA, 3000, b, n);
 	stack_get_stats(f->st, &ss);
-	if (f->n_out == 0 && ss.dropped_unallocated == 1)
+	if (f->cap.n_out == 0 && ss.dropped_unallocated == 1)
 		skip();	/* stack.c's filter does not pass it yet */
 	r = udp_reply(f, DNSA, 3000, &rl);
 	assert_int_equal(rd32(r + n + 12), EP);
@@ -658,75 +565,11 @@ test_udp_default_address(void **state)
 
 /* --- TCP ---------------------------------------------------------------------- */
 
-#define SYN 0x02
-#define FIN 0x01
-#define RST 0x04
-#define PSH 0x08
-#define ACK 0x10
-
 static size_t
 tcp_seg(uint8_t *b, uint16_t sport, uint32_t seq, uint32_t ack, uint8_t flags,
     const uint8_t *data, size_t dl)
 {
-	memset(b, 0, 40);
-	b[0] = 0x45;
-	wr16(b + 2, (uint16_t)(40 + dl));
-	b[8] = 64;
-	b[9] = 6;
-	wr32(b + 12, APP);
-	wr32(b + 16, GW);
-	wr16(b + 20, sport);
-	wr16(b + 22, 53);
-	wr32(b + 24, seq);
-	wr32(b + 28, ack);
-	b[32] = 5 << 4;
-	b[33] = flags;
-	wr16(b + 34, 65535);
-	if (dl > 0)
-		memcpy(b + 40, data, dl);
-	return 40 + dl;
-}
-
-/* Handshake; returns the server's next sequence number. */
-static uint32_t
-tcp_connect(struct fixture *f, uint16_t sport, uint32_t isn)
-{
-	uint8_t b[64];
-	const uint8_t *t;
-	uint32_t srv;
-
-	f->n_out = 0;
-	stack_input(f->st, b, tcp_seg(b, sport, isn, 0, SYN, NULL, 0));
-	assert_int_equal(f->n_out, 1);
-	t = f->out[0].b + 20;
-	assert_int_equal(t[13] & (SYN | ACK), SYN | ACK);
-	srv = rd32(t + 4) + 1;
-	stack_input(f->st, b, tcp_seg(b, sport, isn + 1, srv, ACK, NULL, 0));
-	f->n_out = 0;
-	return srv;
-}
-
-/* Concatenates the payload of every captured segment. */
-static size_t
-tcp_payload(struct fixture *f, uint8_t *buf, size_t cap, int *rst)
-{
-	size_t i, n = 0, pl;
-	const uint8_t *o;
-
-	*rst = 0;
-	for (i = 0; i < f->n_out; i++) {
-		o = f->out[i].b;
-		if (o[9] != 6)
-			continue;
-		if (o[20 + 13] & RST)
-			*rst = 1;
-		pl = f->out[i].len - 20 - (size_t)(o[20 + 12] >> 4) * 4;
-		assert_true(n + pl <= cap);
-		memcpy(buf + n, o + f->out[i].len - pl, pl);
-		n += pl;
-	}
-	f->n_out = 0;
-	return n;
+	return ip_tcp(b, APP, GW, sport, 53, seq, ack, flags, data, dl);
 }
 
 static void
@@ -737,20 +580,20 @@ test_tcp_pipelined(void **state)
 	uint8_t m[1200], b[1300], got[1500];
 	size_t n1, n2, n, o;
 	uint32_t srv;
-	int rst;
+	int flags;
 
-	srv = tcp_connect(f, 41000, 100);
+	srv = dns_tcp_connect(f->st, &f->cap, GW, 41000, 100);
 	/* Two queries in one segment, the second split from a third. */
-	n1 = query(m + 2, 0x1111, "my-api.ngrok.app", DNS_TYPE_A, 0);
+	n1 = query(m + 2, 0x1111, "my-api.ngrok.app", DNS_TYPE_A, Q_NOEDNS);
 	wr16(m, (uint16_t)n1);
-	n2 = query(m + 4 + n1, 0x2222, "nope.example", DNS_TYPE_A, 0);
+	n2 = query(m + 4 + n1, 0x2222, "nope.example", DNS_TYPE_A, Q_NOEDNS);
 	wr16(m + 2 + n1, (uint16_t)n2);
 	n = 4 + n1 + n2;
 	stack_input(f->st, b, tcp_seg(b, 41000, 101, srv, ACK | PSH, m, n - 5));
 	stack_input(f->st, b, tcp_seg(b, 41000, 101 + (uint32_t)(n - 5), srv,
 	    ACK | PSH, m + n - 5, 5));
-	o = tcp_payload(f, got, sizeof(got), &rst);
-	assert_false(rst);
+	o = capture_tcp_payload(&f->cap, got, sizeof(got), &flags);
+	assert_false(flags & RST);
 	assert_int_equal(o, 2 + n1 + 16 + 2 + n2);
 	assert_int_equal(rd16(got), n1 + 16);
 	assert_int_equal(rd16(got + 2), 0x1111);
@@ -761,8 +604,8 @@ test_tcp_pipelined(void **state)
 	/* A length over the limit resets the connection. */
 	wr16(m, 600);
 	stack_input(f->st, b, tcp_seg(b, 41000, 101 + (uint32_t)n, srv, ACK | PSH, m, 2));
-	tcp_payload(f, got, sizeof(got), &rst);
-	assert_true(rst);
+	capture_tcp_payload(&f->cap, got, sizeof(got), &flags);
+	assert_true(flags & RST);
 	stack_dns_get_stats(f->dns, &s);
 	assert_int_equal(s.tcp_conns, 1);
 	assert_int_equal(s.queries, 3);
@@ -778,26 +621,26 @@ test_tcp_close_and_limit(void **state)
 	uint8_t b[64], got[256];
 	uint32_t srv;
 	uint16_t i;
-	int rst;
+	int flags;
 
 	/* The client's FIN is answered with ours. */
-	srv = tcp_connect(f, 42000, 500);
+	srv = dns_tcp_connect(f->st, &f->cap, GW, 42000, 500);
 	stack_input(f->st, b, tcp_seg(b, 42000, 501, srv, ACK | FIN, NULL, 0));
-	assert_true(f->n_out >= 1);
-	assert_true(f->out[f->n_out - 1].b[20 + 13] & FIN);
-	f->n_out = 0;
+	assert_true(f->cap.n_out >= 1);
+	assert_true(f->cap.out[f->cap.n_out - 1].b[20 + 13] & FIN);
+	f->cap.n_out = 0;
 	/* 16 connections at most; the 17th is reset. */
 	for (i = 0; i < 16; i++)
-		tcp_connect(f, (uint16_t)(43000 + i), 1000);
+		dns_tcp_connect(f->st, &f->cap, GW, (uint16_t)(43000 + i), 1000);
 	stack_input(f->st, b, tcp_seg(b, 43100, 1000, 0, SYN, NULL, 0));
-	if (f->n_out == 1 && (f->out[0].b[20 + 13] & SYN)) {
+	if (f->cap.n_out == 1 && (f->cap.out[0].b[20 + 13] & SYN)) {
 		/* lwIP completes the handshake before calling accept. */
-		srv = rd32(f->out[0].b + 24) + 1;
-		f->n_out = 0;
+		srv = rd32(f->cap.out[0].b + 24) + 1;
+		f->cap.n_out = 0;
 		stack_input(f->st, b, tcp_seg(b, 43100, 1001, srv, ACK, NULL, 0));
 	}
-	tcp_payload(f, got, sizeof(got), &rst);
-	assert_true(rst);
+	capture_tcp_payload(&f->cap, got, sizeof(got), &flags);
+	assert_true(flags & RST);
 	stack_dns_get_stats(f->dns, &s);
 	assert_int_equal(s.tcp_conns, 17);
 	assert_int_equal(s.tcp_rejected, 1);

@@ -16,7 +16,6 @@
 #include <cmocka.h>
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -31,56 +30,10 @@
 #include "daemon/loop.h"
 #include "stack/dns_priv.h"
 #include "stack/stack.h"
+#include "tests/unit/testlib.h"
+#include "tests/unit/dnslib.h"
 
-#define GW	0x0a6b0001u
-#define EP	0x0a6b0003u
 #define LOCAL	0x7f000001u
-
-static void
-wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static uint16_t
-rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t
-rd32(const uint8_t *p) { return (uint32_t)rd16(p) << 16 | rd16(p + 2); }
-
-static size_t
-query(uint8_t *b, uint16_t id, const char *name, uint16_t qtype)
-{
-	size_t o = DNS_HDR_LEN, l;
-	const char *dot;
-
-	memset(b, 0, DNS_HDR_LEN);
-	wr16(b, id);
-	wr16(b + 2, 0x0100);
-	wr16(b + 4, 1);
-	while (*name != '\0') {
-		dot = strchr(name, '.');
-		l = dot ? (size_t)(dot - name) : strlen(name);
-		b[o++] = (uint8_t)l;
-		memcpy(b + o, name, l);
-		o += l;
-		name += l + (dot ? 1 : 0);
-	}
-	b[o++] = 0;
-	wr16(b + o, qtype);
-	wr16(b + o + 2, DNS_CLASS_IN);
-	return o + 4;
-}
-
-static int
-count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *e;
-	int n = 0;
-
-	if (d == NULL)
-		return -1;
-	while ((e = readdir(d)) != NULL)
-		n += e->d_name[0] != '.';
-	closedir(d);
-	return n;
-}
 
 /* --- fixture ------------------------------------------------------------------ */
 
@@ -115,25 +68,6 @@ no_lookup(void *arg, uint32_t addr, uint16_t port)
 	(void)addr;
 	(void)port;
 	return NULL;
-}
-
-static int
-refuse(void *arg, stream_t *s)
-{
-	(void)arg;
-	(void)s;
-	return -ECONNREFUSED;
-}
-
-static int
-resolve(void *arg, const char *qname, uint32_t *addr)
-{
-	(void)arg;
-	if (strcmp(qname, "my-api.ngrok.app") != 0)
-		return -1;
-	if (addr != NULL)
-		*addr = EP;
-	return 1;
 }
 
 static int
@@ -188,7 +122,7 @@ setup(void **state)
 	f->fds0 = count_fds();
 	assert_non_null(f->loop = loop_new());
 	assert_non_null(f->st = stack_new(&sp, &cbs));
-	dp.resolve = resolve;
+	dp.resolve = resolve_my_api;
 	dp.arg = f;
 	dp.forward = fake_forward;
 	dp.forward_arg = f;
@@ -272,7 +206,7 @@ test_udp(void **state)
 	size_t n, got;
 	int fd = client(f, SOCK_DGRAM), eof;
 
-	n = query(q, 0xabcd, "My-Api.ngrok.app", DNS_TYPE_A);
+	n = query(q, 0xabcd, "My-Api.ngrok.app", DNS_TYPE_A, Q_NOEDNS);
 	send(fd, q, n, 0);
 	got = drain(f, fd, r, sizeof(r), 1, 2000, &eof);
 	assert_int_equal(got, n + 16);
@@ -298,7 +232,7 @@ test_udp(void **state)
 	assert_int_equal(rd16(r + 2) & 0xf, DNS_RCODE_FORMERR);
 
 	/* Forwarded: nothing now, the reply when the forwarder delivers. */
-	n = query(q, 0x0101, "example.com", DNS_TYPE_A);
+	n = query(q, 0x0101, "example.com", DNS_TYPE_A, Q_NOEDNS);
 	send(fd, q, n, 0);
 	spin(f, 50);
 	assert_int_equal(f->n_fwd, 1);
@@ -326,9 +260,9 @@ test_tcp(void **state)
 	int fd = client(f, SOCK_STREAM), eof;
 
 	/* Two pipelined queries, the second split across two sends. */
-	n1 = query(m + 2, 0x1111, "my-api.ngrok.app", DNS_TYPE_A);
+	n1 = query(m + 2, 0x1111, "my-api.ngrok.app", DNS_TYPE_A, Q_NOEDNS);
 	wr16(m, (uint16_t)n1);
-	n2 = query(m + 4 + n1, 0x2222, "my-api.ngrok.app", DNS_TYPE_AAAA);
+	n2 = query(m + 4 + n1, 0x2222, "my-api.ngrok.app", DNS_TYPE_AAAA, Q_NOEDNS);
 	wr16(m + 2 + n1, (uint16_t)n2);
 	send(fd, m, 2 + n1 + 3, 0);
 	spin(f, 30);
@@ -369,7 +303,7 @@ test_tcp_forwarded(void **state)
 	size_t n, got;
 	int fd = client(f, SOCK_STREAM), fd2, eof;
 
-	n = query(m + 2, 0x3333, "example.com", DNS_TYPE_A);
+	n = query(m + 2, 0x3333, "example.com", DNS_TYPE_A, Q_NOEDNS);
 	wr16(m, (uint16_t)n);
 	send(fd, m, 2 + n, 0);
 	/* The client is done sending: the connection waits for the reply. */
@@ -421,7 +355,7 @@ test_tcp_limit(void **state)
 	assert_int_equal(s.tcp_conns, 16);
 	assert_int_equal(s.tcp_rejected, 1);
 	/* The 16th answers. */
-	n = query(m + 2, 0x4444, "my-api.ngrok.app", DNS_TYPE_A);
+	n = query(m + 2, 0x4444, "my-api.ngrok.app", DNS_TYPE_A, Q_NOEDNS);
 	wr16(m, (uint16_t)n);
 	send(fds[15], m, 2 + n, 0);
 	got = drain(f, fds[15], r, sizeof(r), 2 + n + 16, 2000, &eof);
@@ -455,7 +389,7 @@ test_rebind(void **state)
 	assert_true(eof);
 	close(tfd);
 	fd = client(f, SOCK_DGRAM);
-	n = query(q, 9, "my-api.ngrok.app", DNS_TYPE_A);
+	n = query(q, 9, "my-api.ngrok.app", DNS_TYPE_A, Q_NOEDNS);
 	send(fd, q, n, 0);
 	got = drain(f, fd, r, sizeof(r), 1, 2000, &eof);
 	assert_int_equal(got, n + 16);

@@ -19,12 +19,9 @@
 #define GW_ADDR	0x0a6b0001u
 #define APP	0x0a6b0001u	/* the app's packets come from the gateway */
 
-struct pkt { uint8_t b[65536]; size_t len; int partial; uint16_t gso; };
-
 struct fixture {
 	netstack_t	*st;
-	struct pkt	 out[64];
-	size_t		 n_out;
+	struct capture	 cap;
 	int		 accepted;
 	stream_t	*s;
 	uint8_t		 got[4096];
@@ -41,15 +38,7 @@ struct back {
 static int
 cap_output(void *arg, const void *p, size_t len, int partial, uint16_t gso)
 {
-	struct fixture *f = arg;
-
-	if (f->n_out < 64 && len <= sizeof(f->out[0].b)) {
-		memcpy(f->out[f->n_out].b, p, len);
-		f->out[f->n_out].partial = partial;
-		f->out[f->n_out].gso = gso;
-		f->out[f->n_out++].len = len;
-	}
-	return 0;
+	return capture_output(&((struct fixture *)arg)->cap, p, len, partial, gso);
 }
 
 static void *
@@ -154,53 +143,13 @@ teardown(void **state)
 	return 0;
 }
 
-static void
-wr16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
-static void
-wr32(uint8_t *p, uint32_t v) { wr16(p, (uint16_t)(v >> 16)); wr16(p + 2, (uint16_t)v); }
-static uint16_t
-rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static uint32_t
-rd32(const uint8_t *p) { return (uint32_t)rd16(p) << 16 | rd16(p + 2); }
-
-static size_t
-ip_hdr(uint8_t *b, uint8_t proto, uint32_t src, uint32_t dst, size_t payload)
-{
-	memset(b, 0, 20);
-	b[0] = 0x45;
-	wr16(b + 2, (uint16_t)(20 + payload));
-	b[8] = 64;
-	b[9] = proto;
-	wr32(b + 12, src);
-	wr32(b + 16, dst);
-	return 20;
-}
-
 static size_t
 tcp_pkt(uint8_t *b, uint32_t dst, uint16_t sport, uint16_t dport, uint32_t seq,
     uint32_t ack, uint8_t flags, const char *data)
 {
-	size_t dl = data ? strlen(data) : 0;
-	uint8_t *t = b + ip_hdr(b, 6, APP, dst, 20 + dl);
-
-	memset(t, 0, 20);
-	wr16(t, sport);
-	wr16(t + 2, dport);
-	wr32(t + 4, seq);
-	wr32(t + 8, ack);
-	t[12] = 5 << 4;
-	t[13] = flags;
-	wr16(t + 14, 65535);
-	if (dl > 0)
-		memcpy(t + 20, data, dl);
-	return 40 + dl;
+	return ip_tcp(b, APP, dst, sport, dport, seq, ack, flags, data,
+	    data ? strlen(data) : 0);
 }
-
-#define SYN 0x02
-#define RST 0x04
-#define ACK 0x10
-#define FIN 0x01
-#define PSH 0x08
 
 /* The pseudo-header sum of the TCP packet o (IP header 20 bytes). */
 static uint32_t
@@ -218,8 +167,8 @@ test_syn_unallocated_gets_rst(void **state)
 	const uint8_t *o, *t;
 
 	stack_input(f->st, b, tcp_pkt(b, 0x0a6b0009, 40000, 80, 1000, 0, SYN, NULL));
-	assert_int_equal(f->n_out, 1);
-	o = f->out[0].b;
+	assert_int_equal(f->cap.n_out, 1);
+	o = f->cap.out[0].b;
 	t = o + 20;
 	assert_int_equal(o[9], 6);
 	assert_int_equal(rd32(o + 12), 0x0a6b0009);	/* from the address tried */
@@ -229,17 +178,17 @@ test_syn_unallocated_gets_rst(void **state)
 	assert_true(t[13] & RST);
 	assert_int_equal(rd32(t + 8), 1001);		/* acks the SYN */
 	/* Without offload the TCP checksum is complete (stack/tx.c). */
-	assert_int_equal(f->out[0].partial, 0);
-	assert_int_equal(csum_fold(csum_add(t, f->out[0].len - 20,
-	    ref_pseudo(o, f->out[0].len))), 0xffff);
+	assert_int_equal(f->cap.out[0].partial, 0);
+	assert_int_equal(csum_fold(csum_add(t, f->cap.out[0].len - 20,
+	    ref_pseudo(o, f->cap.out[0].len))), 0xffff);
 	stack_get_stats(f->st, &s);
 	assert_int_equal(s.rst_unallocated, 1);
 	assert_int_equal(f->accepted, 0);
 
 	/* Allocated address, wrong port. */
 	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 40001, 81, 5, 0, SYN, NULL));
-	assert_int_equal(f->n_out, 2);
-	assert_true(f->out[1].b[20 + 13] & RST);
+	assert_int_equal(f->cap.n_out, 2);
+	assert_true(f->cap.out[1].b[20 + 13] & RST);
 }
 
 /* Handshake to EP_ADDR:80; returns our ISN's successor. */
@@ -248,14 +197,14 @@ connect_app(struct fixture *f, uint16_t sport, uint32_t isn)
 {
 	uint8_t b[100];
 	const uint8_t *t;
-	size_t n0 = f->n_out;
+	size_t n0 = f->cap.n_out;
 	uint32_t srv;
 
 	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, sport, 80, isn, 0, SYN, NULL));
-	assert_int_equal(f->n_out, n0 + 1);
-	t = f->out[n0].b + 20;
+	assert_int_equal(f->cap.n_out, n0 + 1);
+	t = f->cap.out[n0].b + 20;
 	assert_int_equal(t[13] & (SYN | ACK), SYN | ACK);
-	assert_int_equal(rd32(f->out[n0].b + 12), EP_ADDR);
+	assert_int_equal(rd32(f->cap.out[n0].b + 12), EP_ADDR);
 	assert_int_equal(rd32(t + 8), isn + 1);
 	srv = rd32(t + 4) + 1;
 	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, sport, 80, isn + 1, srv, ACK, NULL));
@@ -285,11 +234,11 @@ test_accept_and_data_both_ways(void **state)
 	assert_memory_equal(f->got, "GET / HTTP/1.0\r\n\r\n", 18);
 
 	/* The back answers; the app sees a segment with those bytes. */
-	f->n_out = 0;
+	f->cap.n_out = 0;
 	assert_int_equal(stream_send(f->s, STREAM_BACK, "HTTP/1.0 200 OK\r\n", 17), 17);
-	for (i = 0; i < f->n_out; i++) {
-		o = f->out[i].b;
-		if (f->out[i].len == 40 + 17 &&
+	for (i = 0; i < f->cap.n_out; i++) {
+		o = f->cap.out[i].b;
+		if (f->cap.out[i].len == 40 + 17 &&
 		    memcmp(o + 40, "HTTP/1.0 200 OK\r\n", 17) == 0 &&
 		    rd32(o + 12) == EP_ADDR)
 			found = 1;
@@ -359,10 +308,10 @@ test_max_streams(void **state)
 	for (i = 0; i < 8; i++)
 		connect_app(f, (uint16_t)(41000 + i), 100u * (uint32_t)i);
 	assert_int_equal(f->accepted, 8);
-	f->n_out = 0;
+	f->cap.n_out = 0;
 	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 42000, 80, 1, 0, SYN, NULL));
-	assert_int_equal(f->n_out, 1);
-	assert_true(f->out[0].b[33] & RST);
+	assert_int_equal(f->cap.n_out, 1);
+	assert_true(f->cap.out[0].b[33] & RST);
 	stack_get_stats(f->st, &s);
 	assert_int_equal(s.rst_limit, 1);
 	assert_int_equal(s.streams_active, 8);
@@ -380,14 +329,14 @@ test_icmp_echo(void **state)
 	b[20] = 8;	/* echo request */
 	wr16(b + 24, 0x1234);
 	stack_input(f->st, b, 36);
-	assert_int_equal(f->n_out, 1);
-	assert_int_equal(f->out[0].b[20], 0);	/* echo reply */
-	assert_int_equal(rd32(f->out[0].b + 12), EP_ADDR);
-	assert_int_equal(rd16(f->out[0].b + 24), 0x1234);
+	assert_int_equal(f->cap.n_out, 1);
+	assert_int_equal(f->cap.out[0].b[20], 0);	/* echo reply */
+	assert_int_equal(rd32(f->cap.out[0].b + 12), EP_ADDR);
+	assert_int_equal(rd16(f->cap.out[0].b + 24), 0x1234);
 
 	ip_hdr(b, 1, APP, 0x0a6b0042, 16);
 	stack_input(f->st, b, 36);
-	assert_int_equal(f->n_out, 1);
+	assert_int_equal(f->cap.n_out, 1);
 	stack_get_stats(f->st, &s);
 	assert_int_equal(s.dropped_unallocated, 1);
 }
@@ -420,7 +369,7 @@ test_malformed_packets_dropped(void **state)
 	stack_get_stats(f->st, &s);
 	assert_int_equal(s.dropped_malformed, 6);
 	assert_int_equal(s.dropped_fragment, 1);
-	assert_int_equal(f->n_out, 0);
+	assert_int_equal(f->cap.n_out, 0);
 	assert_int_equal(f->accepted, 0);
 }
 
@@ -454,24 +403,24 @@ drain(struct fixture *f, uint16_t sport, uint32_t app_seq, uint32_t srv,
 
 	for (round = 0; round < 100 && got < want; round++) {
 		stack_flush(f->st);
-		for (i = 0; i < f->n_out; i++) {
-			o = f->out[i].b;
+		for (i = 0; i < f->cap.n_out; i++) {
+			o = f->cap.out[i].b;
 			t = o + 20;
-			dl = f->out[i].len - 40;
+			dl = f->cap.out[i].len - 40;
 			if (o[9] != 6 || dl == 0)
 				continue;
-			if (f->out[i].partial)
+			if (f->cap.out[i].partial)
 				assert_int_equal(csum_fold(ref_pseudo(o,
-				    f->out[i].len)), rd16(t + 16));
+				    f->cap.out[i].len)), rd16(t + 16));
 			else
 				assert_int_equal(csum_fold(csum_add(t,
-				    f->out[i].len - 20, ref_pseudo(o,
-				    f->out[i].len))), 0xffff);
+				    f->cap.out[i].len - 20, ref_pseudo(o,
+				    f->cap.out[i].len))), 0xffff);
 			assert_int_equal(csum_fold(csum_add(o, 20, 0)), 0xffff);
-			assert_int_equal(rd16(o + 2), f->out[i].len);
+			assert_int_equal(rd16(o + 2), f->cap.out[i].len);
 			assert_int_equal(rd32(t + 4), *next);
-			if (f->out[i].gso != 0) {
-				assert_true(dl > f->out[i].gso);
+			if (f->cap.out[i].gso != 0) {
+				assert_true(dl > f->cap.out[i].gso);
 				(*joined)++;
 			}
 			for (k = 0; k < dl; k++)
@@ -482,7 +431,7 @@ drain(struct fixture *f, uint16_t sport, uint32_t app_seq, uint32_t srv,
 			got += dl;
 			(*pkts)++;
 		}
-		f->n_out = 0;
+		f->cap.n_out = 0;
 		stack_input(f->st, b, tcp_pkt(b, EP_ADDR, sport, 80, app_seq,
 		    *next, ACK, NULL));
 	}
@@ -497,9 +446,9 @@ test_segments_checksummed(void **state)
 	uint32_t srv, next;
 
 	srv = next = connect_app(f, 40500, 100);
-	f->n_out = 0;
+	f->cap.n_out = 0;
 	assert_int_equal(back_sends(f, 10000), 10000);
-	assert_true(f->n_out > 0);	/* nothing is held without offload */
+	assert_true(f->cap.n_out > 0);	/* nothing is held without offload */
 	assert_int_equal(drain(f, 40500, 101, srv, &next, 10000, &pkts,
 	    &joined), 10000);
 	assert_int_equal(joined, 0);
@@ -515,13 +464,13 @@ test_offload_joins_segments(void **state)
 
 	srv = next = connect_app(f, 40600, 500);
 	/* Control segments (the SYN-ACK) leave at once, checksum partial. */
-	assert_int_equal(f->out[0].partial, 1);
-	assert_int_equal(f->out[0].gso, 0);
-	assert_int_equal(csum_fold(ref_pseudo(f->out[0].b, f->out[0].len)),
-	    rd16(f->out[0].b + 20 + 16));
-	f->n_out = 0;
+	assert_int_equal(f->cap.out[0].partial, 1);
+	assert_int_equal(f->cap.out[0].gso, 0);
+	assert_int_equal(csum_fold(ref_pseudo(f->cap.out[0].b, f->cap.out[0].len)),
+	    rd16(f->cap.out[0].b + 20 + 16));
+	f->cap.n_out = 0;
 	assert_int_equal(back_sends(f, 10000), 10000);
-	assert_int_equal(f->n_out, 0);		/* held to be joined */
+	assert_int_equal(f->cap.n_out, 0);		/* held to be joined */
 	assert_int_equal(drain(f, 40600, 501, srv, &next, 10000, &pkts,
 	    &joined), 10000);
 	/* Each flight of several segments left as one packet. */
@@ -529,18 +478,18 @@ test_offload_joins_segments(void **state)
 	assert_true(pkts < 10000 / 536);
 	/* Nothing held now: a flush sends nothing. */
 	stack_flush(f->st);
-	assert_int_equal(f->n_out, 0);
+	assert_int_equal(f->cap.n_out, 0);
 
 	/* A FIN after more data: the data leaves first, then the FIN. */
 	assert_int_equal(back_sends(f, 1000), 1000);
 	stream_shutdown(f->s, STREAM_BACK);
 	stack_flush(f->st);
-	assert_int_equal(f->n_out, 2);
-	assert_int_equal(f->out[0].len - 40, 1000);
-	assert_int_equal(f->out[0].gso, 536);
-	assert_int_equal(rd32(f->out[0].b + 24), srv + 10000);
-	assert_true(f->out[1].b[33] & FIN);
-	assert_int_equal(rd32(f->out[1].b + 24), srv + 11000);
+	assert_int_equal(f->cap.n_out, 2);
+	assert_int_equal(f->cap.out[0].len - 40, 1000);
+	assert_int_equal(f->cap.out[0].gso, 536);
+	assert_int_equal(rd32(f->cap.out[0].b + 24), srv + 10000);
+	assert_true(f->cap.out[1].b[33] & FIN);
+	assert_int_equal(rd32(f->cap.out[1].b + 24), srv + 11000);
 }
 
 /* stack_rx_buf/stack_input_rx: small packets are copied out, large ones
