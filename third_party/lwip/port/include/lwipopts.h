@@ -69,10 +69,6 @@
 #define TCP_SNDLOWAT			1024
 #define TCP_SNDQUEUELOWAT		(TCP_SND_QUEUELEN / 2)
 #define TCP_OVERSIZE			TCP_MSS
-/* A window update (an ACK of its own) once the back has taken a quarter
- * of the window, not every 64,000 bytes: with 64 KiB super-packets the
- * default means one ACK, and one wake-up of the sender, per packet. */
-#define TCP_WND_UPDATE_THRESHOLD	(TCP_WND / 4)
 #define TCP_QUEUE_OOSEQ			1
 #define LWIP_TCP_SACK_OUT		0
 #define LWIP_TCP_TIMESTAMPS		0
