@@ -32,6 +32,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
+#include "tests/lib/packet.h"
 #include "tunnel/proto.h"
 
 #define CHUNK (256 * 1024)
@@ -191,26 +192,6 @@ hangup(struct conn *c)
 	close(c->fd);
 }
 
-static void
-put64(uint8_t *p, uint64_t v)
-{
-	int i;
-
-	for (i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static uint64_t
-get64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 0; i < 8; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* --- server -------------------------------------------------------------- */
 
 static void *
@@ -223,12 +204,12 @@ serve(void *arg)
 
 	if (buf == NULL || read_all(&c, cmd, 9) != 0)
 		goto out;
-	n = get64(cmd + 1);
+	n = rd64(cmd + 1);
 	memset(buf, 'x', CHUNK);
 	if (cmd[0] == 'U') {
 		while (done < n && (r = read(c.fd, buf, CHUNK)) > 0)
 			done += (uint64_t)r;
-		put64(ans, done);
+		wr64(ans, done);
 		write_all(&c, ans, 8);
 	} else if (cmd[0] == 'D') {
 		while (done < n) {
@@ -297,7 +278,7 @@ client(const char *addr, const char *dir, uint64_t bytes)
 	}
 	memset(buf, 'y', CHUNK);
 	cmd[0] = strcmp(dir, "up") == 0 ? 'U' : 'D';
-	put64(cmd + 1, bytes);
+	wr64(cmd + 1, bytes);
 	t0 = now_s();
 	if (write_all(&c, cmd, 9) != 0)
 		return 1;
@@ -309,7 +290,7 @@ client(const char *addr, const char *dir, uint64_t bytes)
 				return 1;
 			done += k;
 		}
-		if (read_all(&c, ans, 8) != 0 || get64(ans) != bytes) {
+		if (read_all(&c, ans, 8) != 0 || rd64(ans) != bytes) {
 			fprintf(stderr, "blast: upload not confirmed\n");
 			return 1;
 		}
@@ -346,7 +327,7 @@ rate_worker(void *arg)
 	double t0;
 	int i;
 
-	put64(cmd + 1, 1);
+	wr64(cmd + 1, 1);
 	for (i = 0; i < j->conns; i++) {
 		t0 = now_s();
 		if (dial(&j->sa, &c) != 0) {

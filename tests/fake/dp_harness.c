@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tests/lib/packet.h"
 #include "daemon/config.h"
 #include "daemon/datapath.h"
 #include "daemon/lofront.h"
@@ -72,15 +73,6 @@ struct sink {
 static const uint8_t sink_zeros[SINK_CHUNK];
 
 static void
-sink_put64(uint8_t *p, uint64_t v)
-{
-	int i;
-
-	for (i = 7; i >= 0; i--, v >>= 8)
-		p[i] = (uint8_t)v;
-}
-
-static void
 sink_finish(struct sink *k)
 {
 	if (k->detached)
@@ -99,7 +91,7 @@ sink_pump(struct sink *k)
 	ssize_t n;
 
 	if (k->replying) {
-		sink_put64(ans, k->done);
+		wr64(ans, k->done);
 		if (stream_send(k->s, STREAM_BACK, ans, 8) == 8)
 			sink_finish(k);
 		return;
@@ -128,10 +120,8 @@ sink_send(void *self, const void *buf, size_t len)
 		k->cmd[k->have++] = p[used++];
 	if (k->have < 9)
 		return (ssize_t)used;
-	if (used > 0) {		/* the command completed in this call */
-		for (n = 1; n < 9; n++)
-			k->count = k->count << 8 | k->cmd[n];
-	}
+	if (used > 0)		/* the command completed in this call */
+		k->count = rd64(k->cmd + 1);
 	if (k->cmd[0] == 'U') {
 		n = len - used;
 		k->done += n;

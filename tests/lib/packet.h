@@ -18,6 +18,10 @@ static inline uint16_t
 rd16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static inline uint32_t
 rd32(const uint8_t *p) { return (uint32_t)rd16(p) << 16 | rd16(p + 2); }
+static inline void
+wr64(uint8_t *p, uint64_t v) { wr32(p, (uint32_t)(v >> 32)); wr32(p + 4, (uint32_t)v); }
+static inline uint64_t
+rd64(const uint8_t *p) { return (uint64_t)rd32(p) << 32 | rd32(p + 4); }
 
 /* An IPv4 header without options, its checksum left zero (lwipopts.h turns
  * lwIP's input checks off); returns its length. */
