@@ -33,6 +33,7 @@ struct gw_conn {
 	int		 fd;
 	int		 interest;	/* LOOP_* watched; 0: not in the loop */
 	uint64_t	 id;		/* origin.conn of its forwarded queries */
+	uint32_t	 peer;		/* the client's address, host order */
 	unsigned	 pending;	/* forwarded, not answered yet */
 	int		 eof;		/* the client closed its side */
 	loop_timer_t	 idle;
@@ -217,7 +218,7 @@ static int
 conn_serve(struct gw_conn *c)
 {
 	dnsgw_t *g = c->g;
-	struct stack_dns_origin o = { gw_deliver, g, c->id, 0, 0 };
+	struct stack_dns_origin o = { gw_deliver, g, c->id, c->peer, 0 };
 	size_t mlen;
 	int r;
 
@@ -310,6 +311,7 @@ tcp_acceptable(loop_t *loop, int fd, int events, void *arg)
 		c->g = g;
 		c->fd = cfd;
 		c->id = ++g->next_conn_id;
+		c->peer = ntohl(peer.sin_addr.s_addr);
 		loop_timer_init(&c->idle, conn_idle, c);
 		c->next = g->conns;
 		if (g->conns != NULL)

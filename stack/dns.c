@@ -121,6 +121,15 @@ respond(stack_dns_t *d, const uint8_t *msg, size_t len,
 		break;
 	}
 	rcode = decide(d, &q, &addr, &answer);
+	/* Only this host's own programs get the upstream's answers: their
+	 * queries come from the gateway address (or loopback).  In network
+	 * mode other hosts reach the responder too, and an open forwarder
+	 * there would be a reflector. */
+	if (rcode == RCODE_FORWARD && o->addr != d->st->params.gateway &&
+	    o->addr >> 24 != 127) {
+		d->stats.refused++;
+		rcode = DNS_RCODE_REFUSED;
+	}
 	if (rcode == RCODE_FORWARD) {
 		if (d->p.forward(d->p.forward_arg, msg, len, o) == 0) {
 			d->stats.forwarded++;
@@ -266,6 +275,8 @@ conn_serve(struct dns_conn *c)
 	size_t mlen;
 	int n;
 
+	if (c->pcb != NULL)
+		o.addr = lwip_ntohl(ip4_addr_get_u32(ip_2_ip4(&c->pcb->remote_ip)));
 	while (c->have >= 2) {
 		mlen = (size_t)c->in[0] << 8 | c->in[1];
 		if (mlen > DNS_TCP_MAX_QUERY) {

@@ -121,7 +121,7 @@ struct stack_dns_origin {
 			    const uint8_t *reply, size_t len);
 	void		*owner;
 	uint64_t	 conn;		/* the owner's TCP connection id; 0: UDP */
-	uint32_t	 addr;		/* UDP client, host order */
+	uint32_t	 addr;		/* the client, host order (UDP: replies go there) */
 	uint16_t	 port;
 };
 

@@ -293,6 +293,43 @@ test_answer_forwards(void **state)
 	assert_int_equal(s.dropped, 2);
 }
 
+/* Only this host's programs (the gateway address, loopback) are forwarded
+ * for: in network mode other hosts reach the responder, and an open
+ * forwarder would be a reflector.  Managed names are answered for all. */
+static void
+test_forward_local_clients_only(void **state)
+{
+	struct fixture *f = *state;
+	/* 198.51.100.5: another host (TEST-NET-2) */
+	struct stack_dns_origin lan = { never_deliver, f, 0, 0xc6336405u, 53000 };
+	struct stack_dns_origin gw = { never_deliver, f, 0, GW, 53000 };
+	struct stack_dns_stats s;
+	uint8_t q[600], out[STACK_DNS_REPLY_MAX], b[2048];
+	size_t n;
+
+	n = query(q, 1, "example.com", DNS_TYPE_A, Q_NOEDNS);
+	assert_int_equal(stack_dns_answer(f->dns, q, n, &lan, out, sizeof(out)),
+	    (int)n);
+	assert_int_equal(rd16(out + 2) & 0xf, DNS_RCODE_REFUSED);
+	assert_int_equal(f->n_fwd, 0);
+	n = query(q, 2, "my-api.ngrok.app", DNS_TYPE_A, Q_NOEDNS);
+	assert_int_equal(stack_dns_answer(f->dns, q, n, &lan, out, sizeof(out)),
+	    (int)n + 16);
+	n = query(q, 3, "example.com", DNS_TYPE_A, Q_NOEDNS);
+	assert_int_equal(stack_dns_answer(f->dns, q, n, &gw, out, sizeof(out)),
+	    -EINPROGRESS);
+	assert_int_equal(f->n_fwd, 1);
+	/* Through lwIP from another host (network mode): refused there too. */
+	assert_int_equal(stack_input(f->st, b, ip_udp(b, 0xc6336405u, DNSA,
+	    41000, 53, q, n)), 0);
+	assert_int_equal(f->n_fwd, 1);
+	assert_int_equal(f->cap.n_out, 1);
+	assert_int_equal(rd16(f->cap.out[0].b + 28 + 2) & 0xf, DNS_RCODE_REFUSED);
+	stack_dns_get_stats(f->dns, &s);
+	assert_int_equal(s.refused, 2);
+	assert_int_equal(s.forwarded, 1);
+}
+
 /* --- forwarded replies through lwIP ---------------------------------------------- */
 
 static void
@@ -633,6 +670,7 @@ main(void)
 		cmocka_unit_test(test_is_reply_to),
 		cmocka_unit_test(test_servfail),
 		cmocka_unit_test(test_truncate),
+		cmocka_unit_test_setup_teardown(test_forward_local_clients_only, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_answer_forwards, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_udp_deliver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tcp_deliver, setup, teardown),
