@@ -18,6 +18,7 @@
 #ifndef NGROKD_CONTROL_CHECK_H
 #define NGROKD_CONTROL_CHECK_H
 
+#include <stddef.h>
 #include <stdio.h>
 
 #define CTL_CHECK_DEFAULT_CONFIG	"/etc/ngrokd/config.yml"
@@ -36,5 +37,12 @@ struct ctl_check_opts {
  * the client key.  Calls wolfSSL_Init/wolfSSL_Cleanup itself.
  */
 int	ctl_check_run(const struct ctl_check_opts *o, FILE *out);
+
+/* The client side of the control socket (control/ctl_client.c). */
+/* Sends all of p: 0 or -errno. */
+int	ctl_client_send(int fd, const char *p, size_t n);
+/* Reads one reply line: malloc'd, NUL-terminated, newline dropped; NULL
+ * with why set, and *err the errno of a failed recv (0 otherwise). */
+char	*ctl_client_recv_line(int fd, char *why, size_t wlen, int *err);
 
 #endif

@@ -25,7 +25,6 @@
 
 #define EXIT_FAILED	1
 #define EXIT_USAGE	2
-#define MAX_REPLY	(64u << 20)
 
 struct opts {
 	const char	*socket;
@@ -271,72 +270,14 @@ connect_to(const char *path, int timeout_s)
 	return fd;
 }
 
-static int
-send_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		if ((w = send(fd, p, n, MSG_NOSIGNAL)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Reads one reply line (NUL-terminated, newline dropped). */
-static char *
-recv_line(int fd, const char *path)
-{
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap), *nb;
-	ssize_t n;
-
-	while (buf != NULL) {
-		if (len + 1 >= cap) {
-			if (cap >= MAX_REPLY) {
-				fprintf(stderr, "ngrokctl: reply too large\n");
-				break;
-			}
-			if ((nb = realloc(buf, cap * 2)) == NULL)
-				break;
-			buf = nb;
-			cap *= 2;
-		}
-		n = recv(fd, buf + len, cap - len - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			explain_connect(path, errno);
-			break;
-		}
-		if (n == 0) {
-			fprintf(stderr, "ngrokctl: %s: ngrokd closed the "
-			    "connection without a reply\n", path);
-			break;
-		}
-		len += (size_t)n;
-		buf[len] = '\0';
-		if (memchr(buf + len - n, '\n', (size_t)n) != NULL) {
-			*strchr(buf, '\n') = '\0';
-			return buf;
-		}
-	}
-	free(buf);
-	return NULL;
-}
-
 /* Sends the request; returns the parsed reply or NULL (message printed). */
 static cJSON *
 roundtrip(const struct opts *o, const char *key, char **raw)
 {
 	cJSON *req = cJSON_CreateObject(), *args, *reply = NULL;
 	char *s = NULL, *line = NULL;
-	int fd = -1, i, r;
+	char why[160];
+	int fd = -1, i, r, err;
 
 	*raw = NULL;
 	if (req == NULL || cJSON_AddStringToObject(req, "command", o->cmd) == NULL ||
@@ -359,7 +300,7 @@ roundtrip(const struct opts *o, const char *key, char **raw)
 			goto oom;
 		memcpy(msg, s, n);
 		msg[n] = '\n';
-		r = send_all(fd, msg, n + 1);
+		r = ctl_client_send(fd, msg, n + 1);
 		wipe(msg, n + 1);
 		free(msg);
 	}
@@ -367,8 +308,13 @@ roundtrip(const struct opts *o, const char *key, char **raw)
 		explain_connect(o->socket, -r);
 		goto out;
 	}
-	if ((line = recv_line(fd, o->socket)) == NULL)
+	if ((line = ctl_client_recv_line(fd, why, sizeof(why), &err)) == NULL) {
+		if (err != 0)
+			explain_connect(o->socket, err);
+		else
+			fprintf(stderr, "ngrokctl: %s: %s\n", o->socket, why);
 		goto out;
+	}
 	reply = cJSON_Parse(line);
 	if (reply == NULL || !cJSON_IsObject(reply) ||
 	    !cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(reply, "success"))) {

@@ -40,7 +40,6 @@
 #include "tunnel/proto.h"
 
 #define FILE_MAX	(64 * 1024)	/* a PEM certificate chain or key */
-#define REPLY_MAX	(64u << 20)	/* a control reply line */
 #define HDR_MAX		16384		/* ConnResponse payload, as the daemon */
 #define REQ_MAX		512
 #define WHY_LEN		1024
@@ -188,61 +187,6 @@ ctl_connect(const char *path, int timeout_s, char *why, size_t len)
 	return fd;
 }
 
-static int
-send_all(int fd, const char *p, size_t n)
-{
-	ssize_t w;
-
-	while (n > 0) {
-		if ((w = send(fd, p, n, MSG_NOSIGNAL)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-/* Reads one reply line; malloc'd, NUL-terminated, newline dropped. */
-static char *
-recv_line(int fd, char *why, size_t wlen)
-{
-	size_t len = 0, cap = 4096;
-	char *buf = malloc(cap), *nb, *nl;
-	ssize_t n;
-
-	while (buf != NULL) {
-		if (len + 1 >= cap) {
-			if (cap >= REPLY_MAX || (nb = realloc(buf, cap * 2)) == NULL) {
-				snprintf(why, wlen, "reply too large");
-				break;
-			}
-			buf = nb;
-			cap *= 2;
-		}
-		n = recv(fd, buf + len, cap - len - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			snprintf(why, wlen, "%s", n == 0 ? "ngrokd closed the "
-			    "connection without a reply" : errno == EAGAIN ?
-			    "timed out waiting for ngrokd" : strerror(errno));
-			break;
-		}
-		len += (size_t)n;
-		buf[len] = '\0';
-		if ((nl = memchr(buf + len - n, '\n', (size_t)n)) != NULL) {
-			*nl = '\0';
-			return buf;
-		}
-	}
-	free(buf);
-	return NULL;
-}
-
-/* Sends {"command": cmd}; returns the reply's data (detached) or NULL. */
 static cJSON *
 ctl_ask(int fd, const char *cmd, char *why, size_t wlen)
 {
@@ -252,11 +196,11 @@ ctl_ask(int fd, const char *cmd, char *why, size_t wlen)
 	int r;
 
 	snprintf(req, sizeof(req), "{\"command\":\"%s\"}\n", cmd);
-	if ((r = send_all(fd, req, strlen(req))) != 0) {
+	if ((r = ctl_client_send(fd, req, strlen(req))) != 0) {
 		snprintf(why, wlen, "%s", strerror(-r));
 		return NULL;
 	}
-	if ((raw = recv_line(fd, why, wlen)) == NULL)
+	if ((raw = ctl_client_recv_line(fd, why, wlen, &r)) == NULL)
 		return NULL;
 	reply = cJSON_Parse(raw);
 	free(raw);
