@@ -48,6 +48,13 @@ echo ok > "$T/resolvectl.mode"
 # rlog_from N: the fake's log from line N on
 rlog_from() { tail -n +"$1" "$RLOG"; }
 rlines() { wc -l < "$RLOG"; }
+# applied_from N DOMAINLINE: a whole registration run (dns, the domain line,
+# then default-route) is in the log from line N on; the next step's line
+# count must not be taken while default-route is still to come.
+applied_from() {
+	rlog_from "$1" | grep -qxF "$2" &&
+		[ "$(rlog_from "$1" | tail -n 1)" = "default-route|ngrokd0|false|" ]
+}
 
 # --- namespace, backend, ingress, API ---------------------------------------------
 # What every process in the namespace sees: /etc/hosts without endpoint
@@ -123,7 +130,7 @@ check "server.manage_hosts false: the hosts file is untouched (same bytes, inode
 # A new endpoint re-registers with its domain.
 n=$(rlines)
 cloud_eps a b w g
-newdom() { rlog_from $((n + 1)) | grep -qxF 'domain|ngrokd0|~alpha.test|~apps.test|~beta.test|~gamma.test|'; }
+newdom() { applied_from $((n + 1)) 'domain|ngrokd0|~alpha.test|~apps.test|~beta.test|~gamma.test|'; }
 if wait_for 10 newdom; then
 	ok "an endpoint added at the API: the domains are applied again with gamma.test"
 else
@@ -138,7 +145,7 @@ check "after the endpoint change the hosts file is still untouched" \
 n=$(rlines)
 write_config false "  domains: [\"*.corp.example\", alpha.test]"
 kill -HUP "$NG_PID"
-hup1() { rlog_from $((n + 1)) | grep -qxF 'domain|ngrokd0|~alpha.test|~corp.example|'; }
+hup1() { applied_from $((n + 1)) 'domain|ngrokd0|~alpha.test|~corp.example|'; }
 check "SIGHUP with dns.domains: the configured domains are applied" wait_for 10 hup1
 n=$(rlines)
 write_config false "  register: false"
@@ -150,7 +157,7 @@ check "ngrokctl status says registration is off" wait_for 5 regoff
 n=$(rlines)
 write_config false
 kill -HUP "$NG_PID"
-hup3() { rlog_from $((n + 1)) | grep -qxF 'domain|ngrokd0|~alpha.test|~apps.test|~beta.test|~gamma.test|'; }
+hup3() { applied_from $((n + 1)) 'domain|ngrokd0|~alpha.test|~apps.test|~beta.test|~gamma.test|'; }
 check "SIGHUP back to the defaults: registered again from the endpoints" wait_for 10 hup3
 
 # SIGTERM reverts and removes the record.
