@@ -12,7 +12,8 @@
 # BENCH_BYTES (default 1 GB) per transfer; BENCH_CONNS (default 2000) for
 # the connection-rate runs; BENCH_ONLY=datapath stops after the data path,
 # BENCH_ONLY=tunnel runs the single-stream tunnel only.  Every throughput
-# figure is the median of BENCH_RUNS (3) transfers.
+# figure is the median of BENCH_RUNS (3) transfers.  The data path runs
+# pinned (BENCH_PIN) under each congestion control of BENCH_CC (below).
 set -u
 cd "$(dirname "$0")/../.."
 . tests/lib/tap.sh
@@ -40,22 +41,47 @@ median() {
 ratio() { echo "scale=2; $1 / $2" | bc; }
 cpu() { awk '{print ($14+$15)/100}' /proc/$1/stat; }
 
+# Placement: on a machine with two cores or more, the sending application
+# runs on core 0 and its peer (ngrokd, or the veth receiver) on core 1, the
+# same for every row: unpinned, a transfer's figure depends on whether the
+# scheduler put both on one core, and single runs moved by 2x.
+# BENCH_PIN=0 leaves placement to the scheduler.
+APP=() PEER=()
+if [ "${BENCH_PIN:-1}" != 0 ] && [ "$(nproc)" -ge 2 ]; then
+	APP=(taskset -c 0) PEER=(taskset -c 1)
+fi
+# Congestion control of the kernel's sender (the application's socket up,
+# the veth baseline's both ways; down, ngrokd's lwIP sends and the
+# application's setting plays no part): the machine's default, and cubic
+# (Linux's default) when that is another.  BENCH_CC="a b" chooses.
+CC_DEFAULT=$(sysctl -n net.ipv4.tcp_congestion_control 2>/dev/null || echo cubic)
+CCS=${BENCH_CC:-$CC_DEFAULT}
+[ -z "${BENCH_CC:-}" ] && [ "$CC_DEFAULT" != cubic ] && CCS="$CC_DEFAULT cubic"
+
 # --- kernel veth baseline -----------------------------------------------------
 ip link add vb0 netns $NS type veth peer name vb1 netns $NS2
 ip -n $NS addr add 192.168.77.1/24 dev vb0
 ip -n $NS2 addr add 192.168.77.2/24 dev vb1
 ip -n $NS link set vb0 up
 ip -n $NS2 link set vb1 up
-ip netns exec $NS2 $B/tests/fake/blast server 192.168.77.2:0 > $T/vs.out &
-_pids="$_pids $!"
-wait_for 5 grep -q listening $T/vs.out
-VP=$(awk '{print $2}' $T/vs.out)
-veth() { ip netns exec $NS $B/tests/fake/blast client 192.168.77.2:$VP $1 $BYTES | field gbps; }
-for mtu in 1500 16040; do
-	ip -n $NS link set vb0 mtu $mtu
-	ip -n $NS2 link set vb1 mtu $mtu
-	eval "veth_up_$mtu=$(median veth up)"
-	eval "veth_down_$mtu=$(median veth down)"
+for cc in $CCS; do
+	BLAST_CC=$cc ip netns exec $NS2 "${PEER[@]}" $B/tests/fake/blast server 192.168.77.2:0 > $T/vs-$cc.out &
+	_pids="$_pids $!"
+	wait_for 5 grep -q listening $T/vs-$cc.out || { echo "bench: congestion control $cc: $(cat $T/vs-$cc.out)"; exit 1; }
+	eval "VP_$cc=$(awk '{print $2}' $T/vs-$cc.out)"
+done
+veth() {	# veth CC up|down
+	local port
+	eval "port=\$VP_$1"
+	BLAST_CC=$1 ip netns exec $NS "${APP[@]}" $B/tests/fake/blast client 192.168.77.2:$port $2 $BYTES | field gbps
+}
+for cc in $CCS; do
+	for mtu in 1500 16040; do
+		ip -n $NS link set vb0 mtu $mtu
+		ip -n $NS2 link set vb1 mtu $mtu
+		eval "veth_${cc}_up_$mtu=$(median veth $cc up)"
+		eval "veth_${cc}_down_$mtu=$(median veth $cc down)"
+	done
 done
 
 # --- fake cloud ---------------------------------------------------------------
@@ -78,7 +104,7 @@ direct() { ip netns exec $NS $B/tests/fake/blast client 127.0.0.1:$IP $1 $BYTES 
 harness() {	# harness MTU [args]: starts dp_harness, sets HP
 	mtu=$1; shift
 	: > $T/h.out
-	ip netns exec $NS $B/tests/fake/dp_harness --ingress 127.0.0.1:$IP \
+	ip netns exec $NS "${PEER[@]}" $B/tests/fake/dp_harness --ingress 127.0.0.1:$IP \
 		--cert $T/pki/client.pem --key $T/pki/client.key --ca $T/pki/ca.pem \
 		--insecure --mtu $mtu --endpoint my-api.test:80=10.107.0.3 "$@" \
 		> $T/h.out 2>>$T/h.err &
@@ -87,22 +113,26 @@ harness() {	# harness MTU [args]: starts dp_harness, sets HP
 	wait_for 5 grep -q ready $T/h.out
 }
 stop_harness() { kill $HP; wait $HP 2>/dev/null; }
-through() {	# through up|down: prints "gbps cpu_s_per_gb"
+through() {	# through up|down [CC]: prints "gbps cpu_s_per_gb"
 	c0=$(cpu $HP)
-	g=$(ip netns exec $NS $B/tests/fake/blast client 10.107.0.3:80 $1 $BYTES | field gbps)
+	g=$(BLAST_CC=${2:-} ip netns exec $NS "${APP[@]}" $B/tests/fake/blast client 10.107.0.3:80 $1 $BYTES | field gbps)
 	c1=$(cpu $HP)
 	echo "$g $(echo "scale=3; ($c1 - $c0) / ($BYTES / 1000000000)" | bc)"
 }
 
 printf '\n== data path: app -> TUN -> lwIP -> back (in-process sink, no TLS), single stream, vs kernel veth ==\n'
-printf '%-8s %-5s %10s %10s %7s %12s\n' mtu dir ngrokd veth ratio cpu-s/GB
+printf 'app on core 0, ngrokd and the veth receiver on core 1: %s\n' "${APP[*]:-no (BENCH_PIN=0 or one core)}"
+printf '%-8s %-5s %-6s %10s %10s %7s %12s\n' mtu dir cc ngrokd veth ratio cpu-s/GB
 for mtu in 1500 16040; do
 	[ "${BENCH_ONLY:-}" = tunnel ] && break
 	harness $mtu --sink
 	for dir in up down; do
-		set -- $(median through $dir)
-		eval "v=\$veth_${dir}_$mtu"
-		printf '%-8s %-5s %9sG %9sG %6sx %12s\n' $mtu $dir "$1" "$v" "$(ratio "${1:-0}" "$v")" "$2"
+		for cc in $CCS; do
+			set -- $(median through $dir $cc)
+			eval "v=\$veth_${cc}_${dir}_$mtu"
+			printf '%-8s %-5s %-6s %9sG %9sG %6sx %12s\n' $mtu $dir $cc "$1" "$v" \
+				"$(ratio "${1:-0}" "$v")" "$2"
+		done
 	done
 	stop_harness
 done

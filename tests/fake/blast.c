@@ -13,6 +13,11 @@
  *   blast rate ADDR:PORT CONNS CONCURRENCY [--tls ...]
  *       CONNS connections, CONCURRENCY at a time, each asking for 1 byte
  *       ('D' 1); prints "conns=N secs=S rate=R p50_ms=.. p99_ms=..".
+ *
+ * BLAST_CC=NAME in the environment sets the TCP congestion control of
+ * every socket (the client's, the server's listener and so its
+ * connections): the benchmark measures the kernel's sender under more than
+ * the machine's default.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -143,6 +148,22 @@ tls_setup(void)
 	return 0;
 }
 
+/* BLAST_CC: 0, or -1 with a message. */
+static int
+set_cc(int fd)
+{
+	const char *cc = getenv("BLAST_CC");
+
+	if (cc == NULL || *cc == '\0')
+		return 0;
+	if (setsockopt(fd, IPPROTO_TCP, TCP_CONGESTION, cc, strlen(cc)) != 0) {
+		fprintf(stderr, "blast: congestion control %s: %s\n", cc,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int
 dial(const struct sockaddr_in *sa, struct conn *c)
 {
@@ -156,6 +177,10 @@ dial(const struct sockaddr_in *sa, struct conn *c)
 	if ((c->fd = socket(AF_INET, SOCK_STREAM, 0)) == -1)
 		return -1;
 	setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	if (set_cc(c->fd) != 0) {
+		close(c->fd);
+		return -1;
+	}
 	if (connect(c->fd, (const struct sockaddr *)sa, sizeof(*sa)) == -1) {
 		close(c->fd);
 		return -1;
@@ -242,6 +267,8 @@ server(const char *addr)
 		return 2;
 	s = socket(AF_INET, SOCK_STREAM, 0);
 	setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (set_cc(s) != 0)
+		return 1;
 	if (bind(s, (struct sockaddr *)&sa, sizeof(sa)) != 0 || listen(s, 1024) != 0) {
 		perror("blast server");
 		return 1;
