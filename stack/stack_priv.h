@@ -9,6 +9,10 @@
 
 struct front;
 
+/* Fronts that received data in this wake-up (front.c): their delayed ACK is
+ * sent before the loop sleeps. */
+#define STACK_ACKQ	64
+
 /* The super-packet being assembled (tx.c). */
 struct stack_gso {
 	size_t		 len;		/* 0: nothing held */
@@ -33,6 +37,8 @@ struct netstack {
 	uint64_t		 next_stream_id;
 	uint8_t			 obuf[65536];		/* for chained output pbufs */
 	struct stack_gso	 gso;
+	struct front		*ackq[STACK_ACKQ];
+	size_t			 n_ackq;
 	struct pbuf		*rx;		/* stack_rx_buf's */
 };
 
@@ -40,5 +46,6 @@ err_t	stack_netif_output(struct netif *nif, struct pbuf *p, const ip4_addr_t *ds
 
 err_t	stack_front_accept(void *arg, struct tcp_pcb *pcb, err_t err);
 void	stack_front_abort_all(netstack_t *st);
+void	stack_front_ack_pending(netstack_t *st);
 
 #endif

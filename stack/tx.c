@@ -10,8 +10,9 @@
  * the same loop iteration are joined into one super-packet of up to 64 KiB
  * (the inverse of the kernel's GSO): the device's per-packet cost, most of
  * the data path's CPU, is then paid once per 64 KiB instead of once per
- * segment.  stack_flush() sends what is held; the data path calls it before
- * every wait, so nothing is held across a sleep.
+ * segment.  stack_flush() sends what is held, and the ACKs lwIP still
+ * delays for streams that received data (front.c); the data path calls it
+ * before every wait, so nothing is held across a sleep.
  */
 #include <string.h>
 
@@ -130,8 +131,10 @@ deliver(netstack_t *st, const void *pkt, size_t len, int partial,
 	st->stats.bytes_out += len;
 }
 
-void
-stack_flush(netstack_t *st)
+/* Sends the super-packet held.  Called from lwIP's output too, so it must
+ * not call back into lwIP. */
+static void
+gso_flush(netstack_t *st)
 {
 	struct stack_gso *g = &st->gso;
 	size_t ihl;
@@ -147,6 +150,13 @@ stack_flush(netstack_t *st)
 	tcp_checksum(g->buf, g->len, ihl, 1);
 	deliver(st, g->buf, g->len, 1, g->nseg > 1 ? g->seg : 0);
 	g->len = 0;
+}
+
+void
+stack_flush(netstack_t *st)
+{
+	stack_front_ack_pending(st);
+	gso_flush(st);
 }
 
 void
@@ -195,7 +205,7 @@ tx_offload(netstack_t *st, uint8_t *pkt, size_t len, size_t ihl, size_t thl)
 		g->closed = plen < g->seg;
 		return;
 	}
-	stack_flush(st);
+	gso_flush(st);
 	if (!data) {
 		tcp_checksum(pkt, len, ihl, 1);
 		deliver(st, pkt, len, 1, 0);
@@ -227,7 +237,7 @@ stack_netif_output(struct netif *nif, struct pbuf *p, const ip4_addr_t *dst)
 	/* The TCP checksum field of lwIP's own pbuf is ours to fill: lwIP
 	 * zeroes it again before any retransmission. */
 	if (!tcp_lengths(pkt, len, &ihl, &thl)) {
-		stack_flush(st);
+		gso_flush(st);
 		deliver(st, pkt, len, 0, 0);
 	} else if (st->params.offload) {
 		tx_offload(st, pkt, len, ihl, thl);

@@ -282,6 +282,46 @@ test_backpressure_acks_only_taken_bytes(void **state)
 	assert_memory_equal(f->got, "0123456789", 10);
 }
 
+/* A short segment's ACK leaves before the loop sleeps (stack_flush), not
+ * at lwIP's 250 ms delayed-ACK timer: a client's Nagle algorithm holds its
+ * next small write until then.  Full segments keep lwIP's ACK of every
+ * second one. */
+static void
+test_short_segment_acked_before_sleep(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[800];
+	char full[601];
+	uint32_t srv;
+	size_t n0;
+	const uint8_t *t;
+
+	srv = connect_app(f, 40250, 500);
+	n0 = f->cap.n_out;
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 40250, 80, 501, srv, ACK | PSH, "D"));
+	assert_int_equal(f->got_len, 1);
+	assert_int_equal(f->cap.n_out, n0);		/* lwIP delays it */
+	stack_flush(f->st);
+	assert_int_equal(f->cap.n_out, n0 + 1);
+	t = f->cap.out[n0].b + 20;
+	assert_int_equal(f->cap.out[n0].len, 40);	/* a pure ACK */
+	assert_int_equal(t[13] & (ACK | SYN | FIN | RST), ACK);
+	assert_int_equal(rd32(t + 8), 502);
+	stack_flush(f->st);				/* nothing twice */
+	assert_int_equal(f->cap.n_out, n0 + 1);
+
+	/* A full segment (the MSS is lwIP's 536 without the option): lwIP's
+	 * delayed ACK stands until the next one. */
+	memset(full, 'x', 600);
+	full[600] = '\0';
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 40250, 80, 502, srv, ACK, full));
+	stack_flush(f->st);
+	assert_int_equal(f->cap.n_out, n0 + 1);
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 40250, 80, 1102, srv, ACK, full));
+	assert_int_equal(f->cap.n_out, n0 + 2);
+	assert_int_equal(rd32(f->cap.out[n0 + 1].b + 20 + 8), 1702);
+}
+
 static void
 test_rst_from_app_aborts_back(void **state)
 {
@@ -527,6 +567,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_syn_unallocated_gets_rst, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_accept_and_data_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure_acks_only_taken_bytes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_segment_acked_before_sleep,
+		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rst_from_app_aborts_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_icmp_echo, setup, teardown),
