@@ -224,6 +224,28 @@ add_splitdns_json(struct daemon *d, cJSON *data)
 		cJSON_AddItemToArray(arr, cJSON_CreateString(dom));
 }
 
+/* The responder's counters, when it serves (dns.enabled in TUN mode). */
+static void
+add_dns_json(struct daemon *d, cJSON *data)
+{
+	struct dp_dns_stats ds;
+
+	if (d->dp == NULL || !dp_get_dns_stats(d->dp, &ds))
+		return;
+	cJSON_AddNumberToObject(data, "dns_queries", (double)ds.dns.queries);
+	cJSON_AddNumberToObject(data, "dns_answered", (double)ds.dns.answered);
+	cJSON_AddNumberToObject(data, "dns_nodata", (double)ds.dns.nodata);
+	cJSON_AddNumberToObject(data, "dns_refused", (double)ds.dns.refused);
+	cJSON_AddNumberToObject(data, "dns_errors", (double)(ds.dns.formerr +
+	    ds.dns.notimp + ds.dns.servfail + ds.dns.dropped));
+	if (ds.have_fwd) {
+		cJSON_AddNumberToObject(data, "dns_forwarded",
+		    (double)ds.dns.forwarded);
+		cJSON_AddNumberToObject(data, "dns_upstream_failures",
+		    (double)(ds.fwd.timeouts + ds.fwd.errors + ds.fwd.busy));
+	}
+}
+
 static void
 reload(struct daemon *d)
 {
@@ -394,6 +416,7 @@ h_status(void *arg, cJSON *data, char *err, size_t errlen)
 	cJSON_AddStringToObject(data, "device", d->dp != NULL ? dp_device_name(d->dp) : "");
 	cJSON_AddStringToObject(data, "listen_interface", d->cfg.listen_interface);
 	add_splitdns_json(d, data);
+	add_dns_json(d, data);
 	if (d->lo != NULL) {
 		struct lofront_stats ls;
 
@@ -569,9 +592,18 @@ hh_metrics(void *arg, struct metrics_snapshot *s)
 	s->ready = not_ready_reason(d) == NULL;
 	s->uptime_s = (loop_clock_ms() - d->started_ms) / 1000;
 	if (d->dp != NULL) {
+		struct dp_dns_stats ds;
+
 		dp_get_stats(d->dp, &s->stack, &s->tun);
 		s->have_stack = s->have_tun = 1;
 		dp_get_pcap(d->dp, &s->pcap_active, &s->pcap_bytes);
+		if ((s->have_dns = dp_get_dns_stats(d->dp, &ds))) {
+			s->dns = ds.dns;
+			s->have_dns_fwd = ds.have_fwd;
+			s->dns_fwd = ds.fwd;
+			s->have_dns_gw = ds.have_gw;
+			s->dns_gw = ds.gw;
+		}
 	}
 	if (d->tunnel != NULL) {
 		tunnel_get_stats(d->tunnel, &s->tunnel);

@@ -426,6 +426,20 @@ dp_get_stats(const datapath_t *dp, struct stack_stats *st, struct tun_stats *ts)
 		memset(ts, 0, sizeof(*ts));
 }
 
+int
+dp_get_dns_stats(const datapath_t *dp, struct dp_dns_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (dp->dns == NULL)
+		return 0;
+	stack_dns_get_stats(dp->dns, &out->dns);
+	if ((out->have_fwd = dp->dns_fwd != NULL))
+		dnsfwd_get_stats(dp->dns_fwd, &out->fwd);
+	if ((out->have_gw = dp->dns_gw != NULL))
+		dnsgw_get_stats(dp->dns_gw, &out->gw);
+	return 1;
+}
+
 void
 dp_get_pcap(const datapath_t *dp, int *active, uint64_t *bytes)
 {

@@ -7,6 +7,8 @@
 #define NGROKD_DATAPATH_H
 
 #include "daemon/config.h"
+#include "daemon/dnsfwd.h"
+#include "daemon/dnsgw.h"
 #include "daemon/loop.h"
 #include "daemon/stream.h"
 #include "discovery/discovery.h"
@@ -45,5 +47,16 @@ int	 dp_recover(datapath_t *dp);
 void	 dp_get_pcap(const datapath_t *dp, int *active, uint64_t *bytes);
 void	 dp_get_stats(const datapath_t *dp, struct stack_stats *st,
 	    struct tun_stats *ts);
+
+/* The DNS responder's counters (dns.enabled), with its upstream forwarder
+ * (dns.upstream) and the gateway's sockets (dns.listen_gateway) when they
+ * exist: 1, or 0 when DNS is not served (nothing filled). */
+struct dp_dns_stats {
+	struct stack_dns_stats	 dns;
+	int			 have_fwd, have_gw;
+	struct dnsfwd_stats	 fwd;
+	struct dnsgw_stats	 gw;
+};
+int	 dp_get_dns_stats(const datapath_t *dp, struct dp_dns_stats *out);
 
 #endif

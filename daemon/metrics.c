@@ -491,6 +491,57 @@ render_stack(struct buf *b, const struct metrics_snapshot *s)
 }
 
 static void
+render_dns(struct buf *b, const struct metrics_snapshot *s)
+{
+	static const char *const results[] = {
+		"answered", "nodata", "refused", "formerr", "notimp",
+		"servfail", "forwarded", "dropped",
+	};
+	static const char *const conns[] = { "accepted", "rejected" };
+	static const char *const fails[] = { "timeout", "error", "busy" };
+	const struct stack_dns_stats *d = &s->dns;
+	uint64_t r[8] = { d->answered, d->nodata, d->refused, d->formerr,
+	    d->notimp, d->servfail, d->forwarded, d->dropped };
+	uint64_t c[2] = { d->tcp_conns, d->tcp_rejected };
+	uint64_t f[3] = { s->dns_fwd.timeouts, s->dns_fwd.errors,
+	    s->dns_fwd.busy };
+	uint64_t g[2] = { s->dns_gw.tcp_conns, s->dns_gw.tcp_rejected };
+
+	u64_family(b, "ngrokd_dns_queries_total", "counter",
+	    "DNS messages received by the responder (UDP and TCP, the "
+	    "gateway's included).", d->queries);
+	u64_by(b, "ngrokd_dns_replies_total", "counter",
+	    "DNS messages by outcome: answered (an A record), nodata, refused, "
+	    "formerr, notimp, servfail, forwarded upstream, dropped unread.",
+	    "result", results, r, 8);
+	u64_by(b, "ngrokd_dns_tcp_connections_total", "counter",
+	    "DNS-over-TCP connections to the endpoint subnet's responder.",
+	    "result", conns, c, 2);
+	if (s->have_dns_fwd) {
+		u64_family(b, "ngrokd_dns_upstream_queries_total", "counter",
+		    "Queries for other names sent to dns.upstream.",
+		    s->dns_fwd.queries);
+		u64_family(b, "ngrokd_dns_upstream_replies_total", "counter",
+		    "dns.upstream's replies relayed to the client.",
+		    s->dns_fwd.replies);
+		u64_by(b, "ngrokd_dns_upstream_failures_total", "counter",
+		    "Queries answered SERVFAIL instead, by reason.", "reason",
+		    fails, f, 3);
+		u64_family(b, "ngrokd_dns_upstream_mismatched_total", "counter",
+		    "Datagrams from dns.upstream ignored (wrong id or question).",
+		    s->dns_fwd.mismatched);
+	}
+	if (s->have_dns_gw) {
+		u64_by(b, "ngrokd_dns_gateway_tcp_connections_total", "counter",
+		    "DNS-over-TCP connections to the gateway address.", "result",
+		    conns, g, 2);
+		u64_family(b, "ngrokd_dns_gateway_send_errors_total", "counter",
+		    "Replies on the gateway's sockets the kernel did not take.",
+		    s->dns_gw.send_errors);
+	}
+}
+
+static void
 render_tun(struct buf *b, const struct metrics_snapshot *s)
 {
 	static const char *const dirs[] = { "rx", "tx" };
@@ -536,6 +587,8 @@ metrics_render(const struct metrics_snapshot *s, char **out, size_t *len)
 		render_stack(&b, s);
 	if (s->have_tun)
 		render_tun(&b, s);
+	if (s->have_dns)
+		render_dns(&b, s);
 	u64_family(&b, "ngrokd_pcap_active", "gauge",
 	    "1 while packets are being captured to a pcap file.",
 	    s->pcap_active ? 1 : 0);

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "daemon/dnsfwd.h"	/* struct dnsfwd_stats */
+#include "daemon/dnsgw.h"	/* struct dnsgw_stats */
 #include "daemon/metrics_hist.h"
 #include "daemon/stream.h"	/* struct endpoint_stats */
 #include "stack/stack.h"	/* struct stack_stats */
@@ -42,6 +44,13 @@ struct metrics_snapshot {
 	 * (empty histograms are still rendered, with zero counts). */
 	struct metrics_hist	 handshake_seconds;	/* TCP connect + TLS */
 	struct metrics_hist	 header_seconds;	/* ConnRequest -> ConnResponse */
+
+	/* DNS (dns.enabled), its forwarder (dns.upstream) and the gateway's
+	 * sockets (dns.listen_gateway). */
+	int			 have_dns, have_dns_fwd, have_dns_gw;
+	struct stack_dns_stats	 dns;
+	struct dnsfwd_stats	 dns_fwd;
+	struct dnsgw_stats	 dns_gw;
 
 	struct metrics_endpoint	*eps;	/* metrics_snapshot_add_endpoint */
 	size_t			 n_eps, cap_eps;

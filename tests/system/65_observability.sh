@@ -97,7 +97,7 @@ cloud_eps a b
 
 # --- ngrokd, with the API still down --------------------------------------------
 cloud_config "$NG_CONFIG" "health:" "  enabled: true" "  address: 127.0.0.1" \
-	"  port: $HPORT"
+	"  port: $HPORT" "dns:" "  enabled: true"
 ngrokd_start
 
 if wait_for 5 code_is /healthz 200; then
@@ -220,6 +220,36 @@ k0=$(m m0 ngrokd_connections_total); k3=$(m m3 ngrokd_connections_total)
 check "ngrokd_connections_total +1 ($k0 -> $k3)" test "$((k3 - k0))" = 1
 check "every scrape parsed ($SCRAPES scrapes)" \
 	eval '! grep -L "families" "$T"/m*.parse | grep -q .'
+
+# --- DNS counters: /metrics and ngrokctl status -----------------------------------
+# dnsq NAME TYPE: one UDP query to the responder; prints "RCODE ANCOUNT".
+dnsq() {
+	nsx "$PY" -c '
+import socket, struct, sys
+name, qt = sys.argv[1], int(sys.argv[2])
+q = struct.pack(">HHHHHH", 0x4242, 0x0100, 1, 0, 0, 0)
+q += b"".join(bytes([len(l)]) + l.encode() for l in name.split(".")) + b"\0"
+q += struct.pack(">HH", qt, 1)
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(2)
+s.sendto(q, ("10.107.0.2", 53))
+r = s.recv(512)
+print(r[3] & 15, struct.unpack(">H", r[6:8])[0])' "$@" 2>&1
+}
+scrape md0
+r="$(dnsq alpha.test 1) / $(dnsq ALPHA.test 1) / $(dnsq alpha.test 28) / $(dnsq nowhere.example 1)"
+check "DNS: A, A, AAAA of alpha.test, A of an unknown name: $r" \
+	test "$r" = "0 1 / 0 1 / 0 0 / 5 0"
+scrape md1
+dd() { echo $(( $(m md1 "$@") - $(m md0 "$@") )); }
+v="queries +$(dd ngrokd_dns_queries_total) answered +$(dd ngrokd_dns_replies_total result=answered) nodata +$(dd ngrokd_dns_replies_total result=nodata) refused +$(dd ngrokd_dns_replies_total result=refused)"
+check "ngrokd_dns_* counted them: $v" \
+	test "$v" = "queries +4 answered +2 nodata +1 refused +1"
+check "no upstream families without dns.upstream; the gateway's are there ($(grep -c '^ngrokd_dns_gateway' "$T/md1") lines)" \
+	eval '! grep -q "^ngrokd_dns_upstream" "$T/md1" && grep -q "^ngrokd_dns_gateway_send_errors_total 0" "$T/md1"'
+v=$(ctl --json status 2>/dev/null | json '"%s %s %s %s" % (j["dns_queries"], j["dns_answered"], j["dns_nodata"], j["dns_refused"])')
+check "ngrokctl status has the same DNS counters ($v)" \
+	test "$v" = "$(m md1 ngrokd_dns_queries_total) $(m md1 ngrokd_dns_replies_total result=answered) $(m md1 ngrokd_dns_replies_total result=nodata) $(m md1 ngrokd_dns_replies_total result=refused)"
 
 # --- the device goes away, and comes back ---------------------------------------
 # poll.py PORT SECS [stop]: GETs /readyz every 10 ms for up to SECS and

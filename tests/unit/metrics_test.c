@@ -56,6 +56,14 @@ fill(struct metrics_snapshot *s)
 	s->stack.rst_limit = 8;
 	s->stack.streams_active = 3;
 	s->stack.streams_total = 18;
+	s->have_dns = s->have_dns_fwd = 1;
+	s->dns.queries = 31;
+	s->dns.answered = 20;
+	s->dns.nodata = 3;
+	s->dns.forwarded = 6;
+	s->dns.tcp_rejected = 2;
+	s->dns_fwd.queries = 6;
+	s->dns_fwd.timeouts = 1;
 	s->have_tun = 1;
 	s->tun.rx_packets = 21;
 	s->tun.tx_packets = 22;
@@ -400,6 +408,14 @@ test_render_values(void **state)
 	assert_true(has_line(out, "ngrokd_rst_sent_total{reason=\"limit\"} 8"));
 	assert_true(has_line(out, "ngrokd_device_dropped_total{direction=\"tx\"} 9"));
 	assert_true(has_line(out, "ngrokd_pcap_bytes 4096"));
+	assert_true(has_line(out, "ngrokd_dns_queries_total 31"));
+	assert_true(has_line(out, "ngrokd_dns_replies_total{result=\"answered\"} 20"));
+	assert_true(has_line(out, "ngrokd_dns_replies_total{result=\"nodata\"} 3"));
+	assert_true(has_line(out, "ngrokd_dns_replies_total{result=\"forwarded\"} 6"));
+	assert_true(has_line(out, "ngrokd_dns_tcp_connections_total{result=\"rejected\"} 2"));
+	assert_true(has_line(out, "ngrokd_dns_upstream_queries_total 6"));
+	assert_true(has_line(out, "ngrokd_dns_upstream_failures_total{reason=\"timeout\"} 1"));
+	assert_null(strstr(out, "ngrokd_dns_gateway_"));	/* no gateway */
 	assert_true(has_line(out, "ngrokd_pcap_active 1"));
 	/* Cumulative buckets: 0.004 | 0.1 on its bound | 0.3 | 60 above all. */
 	assert_true(has_line(out, "ngrokd_handshake_seconds_bucket{le=\"0.005\"} 1"));
@@ -412,8 +428,9 @@ test_render_values(void **state)
 	assert_true(has_line(out, "ngrokd_handshake_seconds_sum 60.404"));
 	assert_true(has_line(out, "ngrokd_header_exchange_seconds_count 1"));
 	/* 3 + 1 endpoint count + 2 endpoints x 10 + tunnel 7 + 2 histograms
-	 * x 14 + discovery 7 + stack 13 + device 6 + pcap 2. */
-	assert_int_equal(check_format(out), 87);
+	 * x 14 + discovery 7 + stack 13 + device 6 + pcap 2 + dns 11 + its
+	 * upstream 6. */
+	assert_int_equal(check_format(out), 104);
 	free(out);
 	metrics_snapshot_free(&s);
 }
@@ -437,6 +454,7 @@ test_render_partial(void **state)
 	assert_true(has_line(out, "ngrokd_handshake_seconds_sum 0"));
 	assert_null(strstr(out, "ngrokd_packets_total"));
 	assert_null(strstr(out, "ngrokd_device_"));
+	assert_null(strstr(out, "ngrokd_dns_"));
 	assert_null(strstr(out, "ngrokd_tls_handshakes_total"));
 	assert_null(strstr(out, "ngrokd_api_polls_total"));
 	assert_null(strstr(out, "ngrokd_cert_not_after_seconds"));
