@@ -20,7 +20,9 @@
  * acknowledge at once.
  * Close: the app's FIN is passed on once pending is drained; the back's
  * shutdown becomes our FIN (tcp_shutdown TX).  When both directions are
- * done the pcb is closed and the front detaches.
+ * done the pcb is closed and the front detaches.  Once both FINs are out
+ * while the back has not taken everything yet, lwIP ends the pcb alone and
+ * the front keeps only the bytes (front_settle).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -130,8 +132,7 @@ stack_front_ack_pending(netstack_t *st)
 	size_t i, n = st->n_ackq;
 
 	/* tcp_output cannot run our callbacks, so no front is freed while
-	 * the queue is walked; emptied first, as output re-enters
-	 * stack_flush. */
+	 * the queue is walked. */
 	st->n_ackq = 0;
 	for (i = 0; i < n; i++) {
 		f = st->ackq[i];
@@ -184,6 +185,23 @@ front_finish(struct front *f)
 	front_release(f);
 }
 
+/* Both FINs are out: the app's was received, ours is queued.  lwIP ends the
+ * pcb by itself from here (CLOSING, LAST_ACK, TIME_WAIT), and frees it in
+ * TIME_WAIT without a callback, so the front lets go of it now.  What the
+ * app sent and the back has not taken yet is in f->pending, ours: it still
+ * reaches the back, then the FIN.  Without this, a back resuming after
+ * TIME_WAIT ended touched a freed pcb, and a back shutting down before it
+ * took everything turned the app's final ACK into an error (ERR_CLSD) that
+ * dropped those bytes. */
+static void
+front_settle(struct front *f)
+{
+	if (f->pcb == NULL || !f->app_fin || !f->back_shut)
+		return;
+	clear_cbs(f->pcb);
+	f->pcb = NULL;
+}
+
 /* --- back -> app --------------------------------------------------------- */
 
 static ssize_t
@@ -232,6 +250,8 @@ front_shutdown(void *self)
 	tcp_output(f->pcb);
 	if (f->fin_passed)
 		front_finish(f);
+	else
+		front_settle(f);
 }
 
 static void
@@ -301,6 +321,7 @@ on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 		ackq_add(f);
 	if (p == NULL) {
 		f->app_fin = 1;
+		front_settle(f);
 	} else if (err != ERR_OK) {
 		pbuf_free(p);
 		return ERR_OK;

@@ -11,6 +11,9 @@
 #include <errno.h>
 #include <cmocka.h>
 
+#include <lwip/tcp.h>
+#include <lwip/priv/tcp_priv.h>	/* tcp_tmr: lwIP's clock, by hand */
+
 #include "daemon/stream.h"
 #include "stack/stack.h"
 #include "tests/unit/testlib.h"
@@ -322,6 +325,71 @@ test_short_segment_acked_before_sleep(void **state)
 	assert_int_equal(rd32(f->cap.out[n0 + 1].b + 20 + 8), 1702);
 }
 
+/* The back shuts down first, then the app's last bytes and FIN arrive
+ * while the back takes nothing: lwIP moves the pcb to TIME_WAIT and frees
+ * it 2 MSL later without a callback.  The front must not touch it then;
+ * the bytes and the FIN still reach the back when it resumes. */
+static void
+test_time_wait_then_back_resumes(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[200];
+	uint32_t srv;
+	struct stack_stats s;
+	int i;
+
+	srv = connect_app(f, 40400, 300);
+	stream_shutdown(f->s, STREAM_BACK);		/* our FIN, seq srv */
+	f->room = 0;
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 40400, 80, 301, srv + 1,
+	    ACK | FIN | PSH, "tail"));
+	assert_int_equal(f->got_len, 0);
+	for (i = 0; i < 40; i++)			/* 10 s: past 2 MSL */
+		tcp_tmr();
+	f->room = (size_t)-1;
+	stream_resume(f->s, STREAM_BACK);
+	assert_int_equal(f->got_len, 4);
+	assert_memory_equal(f->got, "tail", 4);
+	assert_int_equal(f->got_fin, 1);
+	free(f->s->half[STREAM_BACK].self);
+	stream_detach(f->s, STREAM_BACK);
+	f->s = NULL;
+	stack_get_stats(f->st, &s);
+	assert_int_equal(s.streams_active, 0);
+}
+
+/* The app's FIN first, the back's shutdown while bytes still wait for it:
+ * the close is graceful (LAST_ACK, then lwIP frees the pcb), not a failure
+ * that drops the bytes. */
+static void
+test_last_ack_keeps_pending_bytes(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[200];
+	uint32_t srv;
+	struct stack_stats s;
+
+	srv = connect_app(f, 40450, 700);
+	f->room = 0;
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 40450, 80, 701, srv,
+	    ACK | FIN | PSH, "bytes"));
+	stream_shutdown(f->s, STREAM_BACK);		/* our FIN: LAST_ACK */
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 40450, 80, 707, srv + 1,
+	    ACK, NULL));				/* the app acks it */
+	assert_int_equal(f->got_abort, 0);
+	f->room = (size_t)-1;
+	stream_resume(f->s, STREAM_BACK);
+	assert_int_equal(f->got_len, 5);
+	assert_memory_equal(f->got, "bytes", 5);
+	assert_int_equal(f->got_fin, 1);
+	assert_int_equal(f->got_abort, 0);
+	free(f->s->half[STREAM_BACK].self);
+	stream_detach(f->s, STREAM_BACK);
+	f->s = NULL;
+	stack_get_stats(f->st, &s);
+	assert_int_equal(s.streams_active, 0);
+}
+
 static void
 test_rst_from_app_aborts_back(void **state)
 {
@@ -568,6 +636,10 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_accept_and_data_both_ways, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure_acks_only_taken_bytes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_short_segment_acked_before_sleep,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_time_wait_then_back_resumes,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_last_ack_keeps_pending_bytes,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rst_from_app_aborts_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_streams, setup, teardown),
