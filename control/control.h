@@ -50,7 +50,8 @@ typedef struct ctl ctl_t;
  *   status: registered (bool), operator_id, ingress_endpoint, api_healthy
  *           (bool), api_last_error, mode ("tun"|"loopback"), device,
  *           endpoints (number), uptime_s (number), version; with DNS:
- *           dns_queries, dns_answered, dns_nodata, dns_refused, dns_errors,
+ *           dns_queries, dns_answered, dns_nodata, dns_refused,
+ *           dns_servfail, dns_errors,
  *           and with dns.upstream dns_forwarded, dns_upstream_failures
  *   list:   "endpoints": [{id, hostname, address, port, proto, url,
  *           streams_active, streams_total, bytes_in, bytes_out, errors}]

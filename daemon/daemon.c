@@ -224,7 +224,10 @@ add_splitdns_json(struct daemon *d, cJSON *data)
 		cJSON_AddItemToArray(arr, cJSON_CreateString(dom));
 }
 
-/* The responder's counters, when it serves (dns.enabled in TUN mode). */
+/* The responder's counters, when it serves (dns.enabled in TUN mode).
+ * dns_servfail: the forwarder refused the query at once (busy, a socket
+ * error); dns_upstream_failures: every forwarded or refused query that
+ * ended in SERVFAIL (so it includes dns_servfail). */
 static void
 add_dns_json(struct daemon *d, cJSON *data)
 {
@@ -236,8 +239,9 @@ add_dns_json(struct daemon *d, cJSON *data)
 	cJSON_AddNumberToObject(data, "dns_answered", (double)ds.dns.answered);
 	cJSON_AddNumberToObject(data, "dns_nodata", (double)ds.dns.nodata);
 	cJSON_AddNumberToObject(data, "dns_refused", (double)ds.dns.refused);
+	cJSON_AddNumberToObject(data, "dns_servfail", (double)ds.dns.servfail);
 	cJSON_AddNumberToObject(data, "dns_errors", (double)(ds.dns.formerr +
-	    ds.dns.notimp + ds.dns.servfail + ds.dns.dropped));
+	    ds.dns.notimp + ds.dns.dropped));
 	if (ds.have_fwd) {
 		cJSON_AddNumberToObject(data, "dns_forwarded",
 		    (double)ds.dns.forwarded);

@@ -512,7 +512,9 @@ render_dns(struct buf *b, const struct metrics_snapshot *s)
 	    "gateway's included).", d->queries);
 	u64_by(b, "ngrokd_dns_replies_total", "counter",
 	    "DNS messages by outcome: answered (an A record), nodata, refused, "
-	    "formerr, notimp, servfail, forwarded upstream, dropped unread.",
+	    "formerr, notimp, servfail (the forwarder refused it at once), "
+	    "forwarded upstream, dropped (no reply: unreadable, or a reply "
+	    "that could not be sent, counted under its outcome too).",
 	    "result", results, r, 8);
 	u64_by(b, "ngrokd_dns_tcp_connections_total", "counter",
 	    "DNS-over-TCP connections to the endpoint subnet's responder.",
@@ -525,7 +527,9 @@ render_dns(struct buf *b, const struct metrics_snapshot *s)
 		    "dns.upstream's replies relayed to the client.",
 		    s->dns_fwd.replies);
 		u64_by(b, "ngrokd_dns_upstream_failures_total", "counter",
-		    "Queries answered SERVFAIL instead, by reason.", "reason",
+		    "Queries for dns.upstream that ended in SERVFAIL, by reason "
+		    "(busy and immediate errors are also result=servfail, the "
+		    "others result=forwarded).", "reason",
 		    fails, f, 3);
 		u64_family(b, "ngrokd_dns_upstream_mismatched_total", "counter",
 		    "Datagrams from dns.upstream ignored (wrong id or question).",
