@@ -45,6 +45,7 @@ struct front {
 	unsigned	 back_shut:1;	/* the back will send nothing more */
 	unsigned	 back_blocked:1; /* we refused bytes; resume the back later */
 	unsigned	 ack_queued:1;	/* in st->ackq */
+	unsigned	 fin_deferred:1; /* our FIN waits for the answer's ACK */
 };
 
 static void front_push(struct front *f);
@@ -238,6 +239,19 @@ front_send(void *self, const void *buf, size_t len)
 	return (ssize_t)done;
 }
 
+/* Our FIN after what is queued; then f is finished (both directions done)
+ * or settled (the app's bytes still go to the back).  May free f. */
+static void
+front_send_fin(struct front *f)
+{
+	tcp_shutdown(f->pcb, 0, 1);
+	tcp_output(f->pcb);
+	if (f->fin_passed)
+		front_finish(f);
+	else
+		front_settle(f);
+}
+
 static void
 front_shutdown(void *self)
 {
@@ -246,12 +260,16 @@ front_shutdown(void *self)
 	if (f->back_shut || f->pcb == NULL)
 		return;
 	f->back_shut = 1;
-	tcp_shutdown(f->pcb, 0, 1);	/* FIN after what is queued */
-	tcp_output(f->pcb);
-	if (f->fin_passed)
-		front_finish(f);
-	else
-		front_settle(f);
+	/* After the app's FIN our FIN puts the pcb in LAST_ACK, where lwIP
+	 * drops it 2 MSL (4 s) after the app's last word, with whatever it
+	 * has not acknowledged yet: a slow reader would get a truncated
+	 * answer and a RST.  So the FIN waits until everything queued is
+	 * acknowledged (on_sent). */
+	if (f->app_fin && (f->pcb->unsent != NULL || f->pcb->unacked != NULL)) {
+		f->fin_deferred = 1;
+		return;
+	}
+	front_send_fin(f);
 }
 
 static void
@@ -341,6 +359,13 @@ on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 
 	(void)len;
 	st->gone = NULL;
+	if (f->fin_deferred) {		/* the back has shut down */
+		if (pcb->unsent == NULL && pcb->unacked == NULL) {
+			f->fin_deferred = 0;
+			front_send_fin(f);	/* may free f */
+		}
+		return cb_result(st, pcb);
+	}
 	if (f->back_blocked) {
 		f->back_blocked = 0;
 		stream_resume(f->s, STREAM_FRONT);
@@ -358,6 +383,13 @@ on_err(void *arg, err_t err)
 	if (f == NULL)
 		return;
 	f->pcb = NULL;
+	if (err == ERR_CLSD) {
+		/* LAST_ACK completed with our callbacks still set: a close,
+		 * not a failure; bytes still pending go to the back. */
+		if (f->fin_passed)
+			front_finish(f);
+		return;
+	}
 	log_debug("stream %llu: app connection %s",
 	    (unsigned long long)f->s->id, err == ERR_RST ? "reset" : "failed");
 	front_fail(f, err == ERR_RST ? ECONNRESET : ETIMEDOUT);

@@ -390,6 +390,68 @@ test_last_ack_keeps_pending_bytes(void **state)
 	assert_int_equal(s.streams_active, 0);
 }
 
+/* The app half-closes after its request; the back answers with more than
+ * the app acknowledges at once, then shuts down.  Our FIN waits until the
+ * answer is acknowledged: in LAST_ACK lwIP drops a pcb after 2 MSL (4 s)
+ * without a word, and with it the bytes still unacknowledged, so a slow
+ * reader got a truncated answer and a RST. */
+static void
+test_answer_outlives_app_half_close(void **state)
+{
+	struct fixture *f = *state;
+	uint8_t b[200];
+	char chunk[1001];
+	uint32_t srv;
+	size_t i, n0;
+	struct stack_stats s;
+	int fin = 0, round;
+
+	srv = connect_app(f, 40500, 1000);
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 40500, 80, 1001, srv,
+	    ACK | FIN, NULL));
+	assert_int_equal(f->got_fin, 1);		/* passed to the back */
+	memset(chunk, 'a', 1000);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(stream_send(f->s, STREAM_BACK, chunk, 1000), 1000);
+	stream_shutdown(f->s, STREAM_BACK);
+	free(f->s->half[STREAM_BACK].self);
+	stream_detach(f->s, STREAM_BACK);
+	f->s = NULL;
+	for (i = 0; i < 40; i++)			/* 10 s, the app silent */
+		tcp_tmr();
+	/* The app acknowledges what it was sent, as it is sent: the whole
+	 * answer arrives, then the FIN, once, and no RST. */
+	n0 = f->cap.n_out;
+	for (round = 0; round < 20 && fin == 0; round++) {
+		uint32_t top = srv;
+
+		for (i = 0; i < f->cap.n_out; i++) {
+			const uint8_t *o = f->cap.out[i].b, *t = o + 20;
+			uint32_t end = rd32(t + 4) + (uint32_t)(f->cap.out[i].len -
+			    20 - (size_t)(t[12] >> 4) * 4);
+
+			if (rd16(t + 2) != 40500)
+				continue;
+			assert_false(t[13] & RST);
+			if (t[13] & FIN) {
+				assert_int_equal(rd32(t + 4), srv + 3000);
+				fin++;
+			}
+			if ((int32_t)(end - top) > 0)
+				top = end;
+		}
+		stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 40500, 80, 1002,
+		    top, ACK, NULL));
+	}
+	assert_int_equal(fin, 1);
+	stack_input(f->st, b, tcp_pkt(b, EP_ADDR, 40500, 80, 1002, srv + 3001,
+	    ACK, NULL));				/* the FIN's ACK */
+	for (i = n0; i < f->cap.n_out; i++)
+		assert_false(f->cap.out[i].b[20 + 13] & RST);
+	stack_get_stats(f->st, &s);
+	assert_int_equal(s.streams_active, 0);
+}
+
 static void
 test_rst_from_app_aborts_back(void **state)
 {
@@ -640,6 +702,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_time_wait_then_back_resumes,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_last_ack_keeps_pending_bytes,
+		    setup, teardown),
+		cmocka_unit_test_setup_teardown(test_answer_outlives_app_half_close,
 		    setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rst_from_app_aborts_back, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_max_streams, setup, teardown),
