@@ -214,6 +214,20 @@ connect_app(struct fixture *f, uint16_t sport, uint32_t isn)
 	return srv;
 }
 
+/* The test's back lets go of its stream; the front must be gone by then
+ * (the stream is freed with the last half). */
+static void
+back_gone(struct fixture *f)
+{
+	struct stack_stats s;
+
+	free(f->s->half[STREAM_BACK].self);
+	stream_detach(f->s, STREAM_BACK);
+	f->s = NULL;
+	stack_get_stats(f->st, &s);
+	assert_int_equal(s.streams_active, 0);
+}
+
 static void
 test_accept_and_data_both_ways(void **state)
 {
@@ -335,7 +349,6 @@ test_time_wait_then_back_resumes(void **state)
 	struct fixture *f = *state;
 	uint8_t b[200];
 	uint32_t srv;
-	struct stack_stats s;
 	int i;
 
 	srv = connect_app(f, 40400, 300);
@@ -351,11 +364,7 @@ test_time_wait_then_back_resumes(void **state)
 	assert_int_equal(f->got_len, 4);
 	assert_memory_equal(f->got, "tail", 4);
 	assert_int_equal(f->got_fin, 1);
-	free(f->s->half[STREAM_BACK].self);
-	stream_detach(f->s, STREAM_BACK);
-	f->s = NULL;
-	stack_get_stats(f->st, &s);
-	assert_int_equal(s.streams_active, 0);
+	back_gone(f);
 }
 
 /* The app's FIN first, the back's shutdown while bytes still wait for it:
@@ -367,7 +376,6 @@ test_last_ack_keeps_pending_bytes(void **state)
 	struct fixture *f = *state;
 	uint8_t b[200];
 	uint32_t srv;
-	struct stack_stats s;
 
 	srv = connect_app(f, 40450, 700);
 	f->room = 0;
@@ -383,11 +391,7 @@ test_last_ack_keeps_pending_bytes(void **state)
 	assert_memory_equal(f->got, "bytes", 5);
 	assert_int_equal(f->got_fin, 1);
 	assert_int_equal(f->got_abort, 0);
-	free(f->s->half[STREAM_BACK].self);
-	stream_detach(f->s, STREAM_BACK);
-	f->s = NULL;
-	stack_get_stats(f->st, &s);
-	assert_int_equal(s.streams_active, 0);
+	back_gone(f);
 }
 
 /* The app half-closes after its request; the back answers with more than
