@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "daemon/fdio.h"
 #include "daemon/log.h"
 #include "daemon/lofront_priv.h"
 
@@ -279,23 +280,6 @@ load(lf_ports_t *pm)
 }
 
 static int
-write_all(int fd, const char *s, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		if ((n = write(fd, s, len)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		s += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int
 sync_dir(const char *path)
 {
 	char dir[4096], *slash;
@@ -334,8 +318,8 @@ save(lf_ports_t *pm)
 		r = -errno;
 		goto out;
 	}
-	if ((r = write_all(fd, text, strlen(text))) != 0 ||
-	    (r = write_all(fd, "\n", 1)) != 0)
+	if ((r = fd_write_all(fd, text, strlen(text))) != 0 ||
+	    (r = fd_write_all(fd, "\n", 1)) != 0)
 		goto out;
 	if (fsync(fd) != 0) {
 		r = -errno;

@@ -16,6 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "daemon/fdio.h"
 #include "daemon/splitdns.h"
 
 /* 1 when dirfd/name is ours, 0 when it is someone else's (or a symlink),
@@ -43,23 +44,6 @@ is_ours(int dirfd, const char *name)
 	return got == want && memcmp(buf, SPLITDNS_FILE_MARKER "\n", want) == 0;
 }
 
-static int
-write_all(int fd, const char *s, size_t n)
-{
-	ssize_t r;
-
-	while (n > 0) {
-		if ((r = write(fd, s, n)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		s += r;
-		n -= (size_t)r;
-	}
-	return 0;
-}
-
 /* Replaces dirfd/name with text: temporary file, fsync, rename. */
 static int
 replace(int dirfd, const char *name, const char *text)
@@ -73,7 +57,7 @@ replace(int dirfd, const char *name, const char *text)
 	if ((fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC, 0644)) < 0)
 		return -errno;
-	r = write_all(fd, text, strlen(text));
+	r = fd_write_all(fd, text, strlen(text));
 	if (r == 0 && fsync(fd) != 0)
 		r = -errno;
 	if (close(fd) != 0 && r == 0)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "discovery/disc_priv.h"
+#include "daemon/fdio.h"
 
 int
 disc_read_file(const char *path, size_t max, char **buf, size_t *len)
@@ -79,23 +80,6 @@ fail_errno:
 	return -e;
 }
 
-static int
-write_all(int fd, const char *p, size_t len)
-{
-	ssize_t r;
-
-	while (len > 0) {
-		if ((r = write(fd, p, len)) < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += r;
-		len -= (size_t)r;
-	}
-	return 0;
-}
-
 static void
 sync_dir(const char *path)
 {
@@ -137,7 +121,7 @@ disc_write_atomic(const char *path, const void *buf, size_t len,
 		mode = sb.st_mode & 07777;
 	}
 	if (fchmod(fd, (mode_t)mode) == -1 ||
-	    (r = write_all(fd, buf, len)) != 0 || fsync(fd) == -1) {
+	    (r = fd_write_all(fd, buf, len)) != 0 || fsync(fd) == -1) {
 		r = r != 0 ? r : -errno;
 		goto fail;
 	}

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "daemon/fdio.h"
 #include "daemon/log.h"
 #include "tun/tun.h"
 
@@ -52,26 +53,6 @@ put_u16(uint8_t *p, uint16_t v)
 }
 
 static int
-write_all(int fd, const uint8_t *p, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
-static int
 write_global_header(int fd)
 {
 	uint8_t h[PCAP_GLOBAL_HDR_LEN];
@@ -83,7 +64,7 @@ write_global_header(int fd)
 	put_u32(h + 12, 0);		/* sigfigs */
 	put_u32(h + 16, PCAP_SNAPLEN);
 	put_u32(h + 20, PCAP_LINKTYPE_RAW);
-	return write_all(fd, h, sizeof(h));
+	return fd_write_all(fd, h, sizeof(h));
 }
 
 tun_pcap_t *
@@ -146,7 +127,7 @@ pcap_drain(tun_pcap_t *pc)
 
 	if (pc->used == 0)
 		return 0;
-	rc = write_all(pc->fd, pc->buf, pc->used);
+	rc = fd_write_all(pc->fd, pc->buf, pc->used);
 	pc->used = 0;
 	if (rc < 0) {
 		errno = -rc;
